@@ -1,0 +1,178 @@
+//! Composition: builds the shared [`AppState`], binds the listener and lists every
+//! route of the application in one place.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, HttpResponse, HttpServer};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::domain::auth;
+use crate::error::AppError;
+
+/// State shared by every handler.
+pub struct AppState {
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// The database pool.
+    pub db: Db,
+}
+
+/// A bound, not yet running server.
+pub struct App {
+    /// The address actually bound (port 0 resolved).
+    pub addr: SocketAddr,
+    /// Run or spawn this.
+    pub server: Server,
+    /// Shared state (tests inspect it).
+    pub state: web::Data<AppState>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Database unusable.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// First-start admin could not be created.
+    #[error("cannot create the first admin: {0}")]
+    Admin(crate::domain::DomainError),
+    /// Port in use, permission denied …
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Configured address.
+        addr: SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+impl App {
+    /// Opens the database, creates the first admin if needed, and binds the listener.
+    /// A generated admin password is printed once to stderr.
+    pub async fn build(config: Config) -> Result<App, StartError> {
+        install_tls_provider();
+        let db = Db::open(&config.server.database)?;
+        let username = config.admin.username.clone();
+        let password = config.admin.bootstrap_password.clone();
+        let generated = db
+            .run(move |c| auth::bootstrap_admin(c, &username, password.as_deref()))
+            .await
+            .map_err(StartError::Admin)?;
+        if let Some(pw) = generated {
+            eprintln!(
+                "Created admin user \"{}\" with generated password: {pw}\n\
+                 (set TOLLGATE_ADMIN_PASSWORD before the first start to choose it; this is shown only once)",
+                config.admin.username
+            );
+        }
+        let addr = config.server.listen;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let state = web::Data::new(AppState {
+            config: Arc::new(config),
+            db,
+        });
+        let server =
+            serve(listener, state.clone()).map_err(|source| StartError::Bind { addr, source })?;
+        Ok(App {
+            addr,
+            server,
+            state,
+        })
+    }
+}
+
+/// Selects rustls' crypto provider once per process (awc needs one before any client
+/// is built). Installing twice is harmless, so the error is ignored.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let workers = state.config.server.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let body_limit = state.config.server.max_body_bytes;
+    let server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(state.clone())
+            .app_data(json_config(body_limit))
+            .app_data(form_config())
+            .app_data(query_config())
+            .app_data(web::PayloadConfig::new(body_limit))
+            .configure(routes)
+    })
+    .workers(workers)
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Every URL of the application.
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/liveliness", web::get().to(liveliness))
+        .route("/health/readiness", web::get().to(readiness))
+        .route("/static/app.css", web::get().to(app_css))
+        .route("/static/app.js", web::get().to(app_js));
+    crate::web::routes(cfg);
+}
+
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _| AppError::invalid(format!("invalid JSON body: {err}"), None).into())
+}
+
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|err, _| {
+            crate::error::PageError::BadRequest(format!("表单无效 / invalid form: {err}")).into()
+        })
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _| {
+        AppError::invalid(format!("invalid query parameters: {err}"), None).into()
+    })
+}
+
+async fn liveliness() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "healthy"}))
+}
+
+async fn readiness(state: web::Data<AppState>) -> HttpResponse {
+    match state.db.ping().await {
+        Ok(()) => {
+            HttpResponse::Ok().json(serde_json::json!({"status": "healthy", "db": "connected"}))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({"status": "unhealthy", "db": "unavailable"}))
+        }
+    }
+}
+
+async fn app_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .body(include_str!("../static/app.css"))
+}
+
+async fn app_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .body(include_str!("../static/app.js"))
+}

@@ -1,0 +1,70 @@
+//! The command line (clap derive). Every flag's `///` line is its `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Tollgate: a self-hosted AI model gateway. One OpenAI-compatible endpoint in front of
+/// OpenAI, Anthropic, Gemini and Mistral, with teams, users, virtual keys, budgets,
+/// usage analytics, request logs and bill export.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway and the admin pages (http://127.0.0.1:4000 by default).
+    Serve {
+        /// Configuration file.
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// Also start the built-in provider simulator and route the demo models
+        /// (gpt-4o, claude-3-5-sonnet, gemini-pro, mistral-large) to it: the whole
+        /// walkthrough works offline, with no provider keys. Replies are marked simulated.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage admin accounts (the password is read from standard input).
+    Admin {
+        /// What to do with the admin account.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+    /// Write a consistent copy of the database while the gateway keeps running.
+    Backup {
+        /// File to write the copy to (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// Configuration file (names the database).
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
+}
+
+/// `tollgate admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an admin (proxy_admin) account; password from stdin.
+    Create {
+        /// Login name of the new admin.
+        #[arg(long)]
+        username: String,
+        /// Configuration file (names the database).
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
+    /// Set a new password for an existing account; password from stdin. Ends its sessions.
+    ResetPassword {
+        /// Login name of the account.
+        #[arg(long)]
+        username: String,
+        /// Configuration file (names the database).
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
+}

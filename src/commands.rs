@@ -1,0 +1,103 @@
+//! The subcommands behind `main`: each loads config, then calls the same domain code
+//! the pages use.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use crate::cli::{AdminAction, Cli, Command};
+use crate::config::Config;
+use crate::db::Db;
+use crate::domain::auth;
+
+/// A command that failed; the message is printed as `error: …`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CommandError(pub String);
+
+fn err(e: impl std::fmt::Display) -> CommandError {
+    CommandError(e.to_string())
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<(), CommandError> {
+    init_tracing();
+    match cli.command {
+        Command::Serve { config, demo } => serve(&config, demo),
+        Command::Admin { action } => admin(action),
+        Command::Backup { out, config } => backup(&config, &out),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn load(path: &Path) -> Result<Config, CommandError> {
+    Config::load(path).map_err(err)
+}
+
+fn serve(path: &Path, demo: bool) -> Result<(), CommandError> {
+    let mut config = if demo && !path.exists() {
+        Config::for_demo_defaults()
+    } else {
+        load(path)?
+    };
+    config.admin.bootstrap_password = std::env::var("TOLLGATE_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let _ = demo;
+    actix_web::rt::System::new().block_on(async move {
+        let app = crate::App::build(config).await.map_err(err)?;
+        eprintln!(
+            "Tollgate listening on http://{}  (admin pages: http://{}/login)",
+            app.addr, app.addr
+        );
+        app.server.await.map_err(err)
+    })
+}
+
+fn read_password() -> Result<String, CommandError> {
+    eprint!("Password (read from stdin): ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(err)?;
+    eprintln!();
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn admin(action: AdminAction) -> Result<(), CommandError> {
+    match action {
+        AdminAction::Create { username, config } => {
+            let db = Db::open(&load(&config)?.server.database).map_err(err)?;
+            let password = read_password()?;
+            let conn = db.conn().map_err(err)?;
+            auth::create_admin(&conn, &username, &password, "cli").map_err(err)?;
+            println!("Created admin {username}.");
+        }
+        AdminAction::ResetPassword { username, config } => {
+            let db = Db::open(&load(&config)?.server.database).map_err(err)?;
+            let password = read_password()?;
+            let conn = db.conn().map_err(err)?;
+            auth::reset_password(&conn, &username, &password, "cli").map_err(err)?;
+            println!("Password of {username} changed; their sessions were ended.");
+        }
+    }
+    Ok(())
+}
+
+fn backup(config: &Path, out: &Path) -> Result<(), CommandError> {
+    if out.exists() {
+        return Err(CommandError(format!(
+            "{} already exists; choose a new file",
+            out.display()
+        )));
+    }
+    let db = Db::open(&load(config)?.server.database).map_err(err)?;
+    db.backup_to(out).map_err(err)?;
+    println!("Backup written to {}.", out.display());
+    Ok(())
+}

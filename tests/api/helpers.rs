@@ -1,0 +1,251 @@
+//! `spawn_app` and `TestApp`: the real server on 127.0.0.1:0 with a temp database,
+//! and an HTTP client with a small cookie jar and one helper per action.
+
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use awc::http::StatusCode;
+use serde_json::Value;
+use tollgate::config::Config;
+use tollgate::App;
+
+/// Password of the admin every test app starts with.
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+/// A running server and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// Temp dir holding the database (deleted on drop).
+    pub dir: tempfile::TempDir,
+    /// Database file.
+    pub db_path: PathBuf,
+    /// The server's shared state.
+    pub state: actix_web::web::Data<tollgate::AppState>,
+    client: awc::Client,
+    cookies: RefCell<BTreeMap<String, String>>,
+}
+
+/// A response read whole.
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    /// The body as JSON (Null if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// The redirect target.
+    pub fn location(&self) -> Option<String> {
+        self.header("location")
+    }
+}
+
+/// Starts the app with the default test config.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app after `adjust` has changed the test config.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("tollgate.db");
+    let mut config = Config::for_test(db_path.clone());
+    config.admin.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
+    adjust(&mut config);
+    let app = App::build(config).await.expect("app starts");
+    let url = format!("http://{}", app.addr);
+    let state = app.state.clone();
+    actix_web::rt::spawn(app.server);
+    TestApp {
+        url,
+        dir,
+        db_path,
+        state,
+        client: awc::Client::builder()
+            .disable_redirects()
+            .timeout(std::time::Duration::from_secs(30))
+            .finish(),
+        cookies: RefCell::new(BTreeMap::new()),
+    }
+}
+
+impl TestApp {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .borrow()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&self, headers: &awc::http::header::HeaderMap) {
+        for value in headers.get_all("set-cookie") {
+            let Ok(text) = value.to_str() else { continue };
+            let Ok(cookie) = actix_web::cookie::Cookie::parse(text.to_string()) else {
+                continue;
+            };
+            let expired = cookie
+                .max_age()
+                .is_some_and(|a| a.is_zero() || a.is_negative())
+                || cookie.value().is_empty();
+            if expired {
+                self.cookies.borrow_mut().remove(cookie.name());
+            } else {
+                self.cookies
+                    .borrow_mut()
+                    .insert(cookie.name().to_string(), cookie.value().to_string());
+            }
+        }
+    }
+
+    /// Sets a cookie by hand (forged/expired cookie tests).
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .borrow_mut()
+            .insert(name.to_string(), value.to_string());
+    }
+
+    /// Forgets every cookie.
+    pub fn clear_cookies(&self) {
+        self.cookies.borrow_mut().clear();
+    }
+
+    async fn finish(
+        &self,
+        resp: Result<
+            awc::ClientResponse<
+                impl futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+            >,
+            awc::error::SendRequestError,
+        >,
+    ) -> Resp {
+        let mut resp = resp.expect("request sent");
+        self.keep_cookies(resp.headers());
+        let body = resp
+            .body()
+            .limit(64 * 1024 * 1024)
+            .await
+            .expect("body read");
+        Resp {
+            status: resp.status(),
+            headers: resp.headers().clone(),
+            body: String::from_utf8_lossy(&body).to_string(),
+        }
+    }
+
+    /// GET with the cookie jar.
+    pub async fn get(&self, path: &str) -> Resp {
+        let req = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .insert_header(("cookie", self.cookie_header()));
+        self.finish(req.send().await).await
+    }
+
+    /// GET with a bearer token and no cookies.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> Resp {
+        let req = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token);
+        self.finish(req.send().await).await
+    }
+
+    /// POST an url-encoded form with the cookie jar.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Resp {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .insert_header(("cookie", self.cookie_header()));
+        self.finish(req.send_form(&form).await).await
+    }
+
+    /// POST JSON with an optional bearer token and the cookie jar.
+    pub async fn post_json(&self, path: &str, body: &Value, bearer: Option<&str>) -> Resp {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .insert_header(("cookie", self.cookie_header()));
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        self.finish(req.send_json(body).await).await
+    }
+
+    /// POST raw bytes with a content type and a bearer token.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        bearer: Option<&str>,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .insert_header(("content-type", content_type));
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        self.finish(req.send_body(body.to_string()).await).await
+    }
+
+    /// Signs in through the login form; panics unless it redirects.
+    pub async fn login(&self, username: &str, password: &str) -> Resp {
+        let page = self.get("/login").await;
+        let csrf = csrf_from(&page.body);
+        self.post_form(
+            "/login",
+            &[
+                ("username", username),
+                ("password", password),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await
+    }
+
+    /// Signs in as the built-in admin.
+    pub async fn login_as_admin(&self) {
+        let resp = self.login("admin", ADMIN_PASSWORD).await;
+        assert_eq!(
+            resp.status,
+            StatusCode::SEE_OTHER,
+            "admin login failed: {}",
+            resp.body
+        );
+    }
+
+    /// The session's CSRF token, read from a page's form.
+    pub async fn csrf(&self) -> String {
+        let page = self.get("/usage").await;
+        csrf_from(&page.body)
+    }
+}
+
+/// Extracts the first `csrf_token` hidden field from a page.
+pub fn csrf_from(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    html.find(marker)
+        .map(|i| &html[i + marker.len()..])
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
