@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod ledger;
 pub mod money;
 pub mod proxy;
 pub mod web;

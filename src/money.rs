@@ -134,6 +134,11 @@ impl PricePerToken {
         })
     }
 
+    /// From femto-USD per token (the built-in price table).
+    pub const fn from_femto(femto_usd: i64) -> PricePerToken {
+        PricePerToken { femto_usd }
+    }
+
     /// From USD per token (the shared price table's `input_cost_per_token`).
     pub fn from_usd_per_token(usd: f64) -> Option<PricePerToken> {
         PricePerToken::from_usd_per_mtok(usd * 1e6)

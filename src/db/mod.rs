@@ -3,6 +3,8 @@
 //! [`Db::run`], which moves the work onto actix's blocking thread pool.
 
 pub mod audit;
+pub mod directory;
+pub mod logs_write;
 pub mod migrations;
 pub mod rollups;
 pub mod sessions;

@@ -3,6 +3,10 @@
 
 pub mod auth;
 pub mod budget;
+pub mod directory;
+pub mod reservations;
+pub mod price_table;
+pub mod pricing;
 pub mod tokens;
 
 use crate::db::DbError;

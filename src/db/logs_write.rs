@@ -1,0 +1,71 @@
+//! Ledger writes: one request's log row, its bodies and its hourly rollup, executed
+//! inside the ledger thread's batch transaction.
+
+use rusqlite::{params, Transaction};
+
+use super::rollups::hour_of_ms;
+
+/// One finished request, as stored.
+#[derive(Debug, Clone, Default)]
+pub struct LogRecord {
+    pub request_id: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub key_id: i64,
+    pub user_id: i64,
+    pub team_id: i64,
+    pub model: String,
+    pub provider: String,
+    pub deployment: i64,
+    pub success: bool,
+    pub http_status: u16,
+    pub error: Option<String>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    /// nano-USD
+    pub cost: i64,
+    pub stream: bool,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+}
+
+/// Writes the row, the bodies and the rollup of one request.
+pub fn insert(tx: &Transaction<'_>, r: &LogRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO request_logs (request_id, start_ms, end_ms, key_id, user_id, team_id, model, provider,
+            deployment, success, http_status, error, prompt_tokens, completion_tokens, cached_tokens, cost, stream)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?
+    .execute(params![
+        r.request_id, r.start_ms, r.end_ms, r.key_id, r.user_id, r.team_id, r.model, r.provider,
+        r.deployment, r.success, r.http_status, r.error, r.prompt_tokens as i64,
+        r.completion_tokens as i64, r.cached_tokens as i64, r.cost, r.stream
+    ])?;
+    if r.request_body.is_some() || r.response_body.is_some() {
+        let id = tx.last_insert_rowid();
+        tx.prepare_cached("INSERT INTO request_bodies (log_id, request, response) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, r.request_body, r.response_body])?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO usage_hourly (hour, key_id, user_id, team_id, model, requests, successes, failures,
+            prompt_tokens, completion_tokens, spend)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (hour, key_id, user_id, team_id, model) DO UPDATE SET
+            requests = requests + 1, successes = successes + excluded.successes,
+            failures = failures + excluded.failures, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = completion_tokens + excluded.completion_tokens, spend = spend + excluded.spend",
+    )?
+    .execute(params![
+        hour_of_ms(r.start_ms), r.key_id, r.user_id, r.team_id, r.model, r.success as i64,
+        (!r.success) as i64, r.prompt_tokens as i64, r.completion_tokens as i64, r.cost
+    ])?;
+    Ok(())
+}
+
+/// Marks a key as used at `at_ms`.
+pub fn touch_key(tx: &Transaction<'_>, key_id: i64, at_ms: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?2) WHERE id = ?1")?
+        .execute(params![key_id, at_ms])?;
+    Ok(())
+}

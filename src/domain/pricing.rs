@@ -1,0 +1,165 @@
+//! What a request costs: per-token prices from config or the built-in table, the
+//! exact cost of a finished request (cache-aware) and the worst-case cost reserved
+//! before a request is sent.
+
+use super::price_table::PRICES;
+use crate::config::ModelConfig;
+use crate::money::{femto_to_nanos_ceil, Nanos, PricePerToken};
+
+/// Output cap assumed when neither config nor the table knows the model's.
+const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;
+
+/// The prices of one deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelPrice {
+    /// Per prompt token (uncached).
+    pub input: PricePerToken,
+    /// Per completion token.
+    pub output: PricePerToken,
+    /// Per cached prompt token read.
+    pub cache_read: PricePerToken,
+    /// Per prompt token written to a cache.
+    pub cache_write: PricePerToken,
+    /// Largest completion the model produces.
+    pub max_output_tokens: u32,
+    /// False when no price was found anywhere (the request is then free; warned at start).
+    pub known: bool,
+}
+
+/// Tokens of a finished request, as the provider reported them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenCounts {
+    /// All prompt tokens, cached ones included.
+    pub prompt: u64,
+    /// Completion tokens.
+    pub completion: u64,
+    /// Prompt tokens read from a cache (inside `prompt`).
+    pub cached_read: u64,
+    /// Prompt tokens written to a cache (inside `prompt`).
+    pub cache_write: u64,
+}
+
+fn table_row(id: &str) -> Option<&'static super::price_table::PriceRow> {
+    PRICES.binary_search_by(|row| row.0.cmp(id)).ok().map(|i| &PRICES[i])
+}
+
+/// Prices for a deployment: config values win, then the table by the provider's model id,
+/// then by the client-facing name.
+pub fn resolve(cfg: &ModelConfig) -> ModelPrice {
+    let row = table_row(&cfg.model).or_else(|| table_row(&cfg.name));
+    let from_cfg = |v: Option<f64>| v.and_then(PricePerToken::from_usd_per_mtok);
+    let input = from_cfg(cfg.input_cost_per_mtok).or(row.map(|r| PricePerToken::from_femto(r.1)));
+    let output = from_cfg(cfg.output_cost_per_mtok).or(row.map(|r| PricePerToken::from_femto(r.2)));
+    let known = input.is_some() && output.is_some();
+    let input = input.unwrap_or_default();
+    let cache_read = from_cfg(cfg.cache_read_cost_per_mtok)
+        .or(row.and_then(|r| r.3).map(PricePerToken::from_femto))
+        .unwrap_or(input);
+    let cache_write = from_cfg(cfg.cache_write_cost_per_mtok)
+        .or(row.and_then(|r| r.4).map(PricePerToken::from_femto))
+        .unwrap_or(input);
+    let max_output_tokens = cfg
+        .max_output_tokens
+        .or(row.map(|r| r.5).filter(|m| *m > 0))
+        .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
+    ModelPrice {
+        input,
+        output: output.unwrap_or_default(),
+        cache_read,
+        cache_write,
+        max_output_tokens,
+        known,
+    }
+}
+
+impl ModelPrice {
+    /// Exact cost of a finished request, rounded up to whole nanos once.
+    pub fn cost(&self, t: TokenCounts) -> Nanos {
+        let cached = t.cached_read.min(t.prompt);
+        let written = t.cache_write.min(t.prompt - cached);
+        let plain = t.prompt - cached - written;
+        femto_to_nanos_ceil(
+            self.input.femto_cost(plain)
+                + self.cache_read.femto_cost(cached)
+                + self.cache_write.femto_cost(written)
+                + self.output.femto_cost(t.completion),
+        )
+    }
+
+    /// Worst case before the call: every prompt token at the highest prompt price and
+    /// the full completion allowance.
+    pub fn worst_case(&self, prompt_estimate: u64, max_tokens: Option<u32>) -> Nanos {
+        let completion = u64::from(max_tokens.unwrap_or(self.max_output_tokens).min(self.max_output_tokens.max(1)));
+        let prompt_price = if self.cache_write.femto_cost(1) > self.input.femto_cost(1) {
+            self.cache_write
+        } else {
+            self.input
+        };
+        femto_to_nanos_ceil(prompt_price.femto_cost(prompt_estimate) + self.output.femto_cost(completion))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::ProviderKind;
+
+    fn model(name: &str, id: &str) -> ModelConfig {
+        ModelConfig {
+            name: name.into(),
+            provider: ProviderKind::OpenAi,
+            model: id.into(),
+            api_base: None,
+            api_key: None,
+            input_cost_per_mtok: None,
+            output_cost_per_mtok: None,
+            cache_read_cost_per_mtok: None,
+            cache_write_cost_per_mtok: None,
+            max_output_tokens: None,
+            timeout_s: 60,
+            max_retries: 0,
+            rpm: None,
+            tpm: None,
+        }
+    }
+
+    #[test]
+    fn table_is_sorted_for_binary_search() {
+        assert!(PRICES.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn gpt_4o_costs_match_the_public_price_list() {
+        let p = resolve(&model("gpt-4o", "gpt-4o"));
+        assert!(p.known);
+        // 1000 prompt (200 cached) + 500 completion:
+        // 800 × 2.50/M + 200 × 1.25/M + 500 × 10/M = 0.002 + 0.00025 + 0.005 USD.
+        let t = TokenCounts { prompt: 1000, completion: 500, cached_read: 200, cache_write: 0 };
+        assert_eq!(p.cost(t), Nanos(7_250_000));
+        assert_eq!(p.max_output_tokens, 16384);
+    }
+
+    #[test]
+    fn config_prices_override_the_table() {
+        let mut m = model("x", "gpt-4o");
+        m.input_cost_per_mtok = Some(1.0);
+        m.output_cost_per_mtok = Some(2.0);
+        let p = resolve(&m);
+        let t = TokenCounts { prompt: 10, completion: 10, ..TokenCounts::default() };
+        assert_eq!(p.cost(t), Nanos(30_000));
+    }
+
+    #[test]
+    fn worst_case_covers_any_real_cost() {
+        let p = resolve(&model("claude", "claude-sonnet-4-5"));
+        let worst = p.worst_case(100, Some(50));
+        let real = p.cost(TokenCounts { prompt: 100, completion: 50, cached_read: 0, cache_write: 100 });
+        assert!(worst >= real);
+        assert_eq!(p.worst_case(0, None), p.worst_case(0, Some(10_000_000)));
+    }
+
+    #[test]
+    fn unknown_models_are_flagged() {
+        assert!(!resolve(&model("local", "my-llama")).known);
+    }
+}

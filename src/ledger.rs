@@ -1,0 +1,214 @@
+//! The single ledger writer. Requests hand their finished record to a bounded queue;
+//! one thread commits them in batches (group commit: everything queued, up to
+//! `MAX_BATCH` rows, in one transaction with the rollups and key usage). A failed
+//! commit is retried with backoff and never dropped; while it fails the ledger reports
+//! unhealthy so the proxy answers 503 instead of serving unrecorded requests, and the
+//! full queue pushes back on callers. Shutdown drains the queue before returning.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::db::logs_write::{self, LogRecord};
+use crate::db::{Db, DbError};
+
+/// Rows per transaction at most.
+const MAX_BATCH: usize = 1_000;
+/// Records waiting at most before callers wait (back-pressure).
+const QUEUE_CAPACITY: usize = 20_000;
+
+enum Msg {
+    Record(Box<LogRecord>),
+    Flush(std::sync::mpsc::SyncSender<()>),
+    Shutdown,
+}
+
+/// Counters for /metrics and the benchmark.
+#[derive(Debug, Default)]
+pub struct LedgerStats {
+    /// Records accepted into the queue.
+    pub enqueued: AtomicU64,
+    /// Records committed.
+    pub written: AtomicU64,
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Failed commit attempts.
+    pub failures: AtomicU64,
+    /// Duration of the last commit, microseconds.
+    pub last_commit_us: AtomicU64,
+    /// Sum of commit durations, microseconds.
+    pub commit_us_total: AtomicU64,
+    /// False while commits fail.
+    pub healthy: AtomicBool,
+}
+
+/// Handle to the writer thread.
+pub struct Ledger {
+    tx: mpsc::Sender<Msg>,
+    stats: Arc<LedgerStats>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Ledger {
+    /// Starts the writer thread on `db`.
+    pub fn start(db: Db) -> Ledger {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let stats = Arc::new(LedgerStats { healthy: AtomicBool::new(true), ..LedgerStats::default() });
+        let thread_stats = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("tollgate-ledger".into())
+            .spawn(move || writer_loop(db, rx, thread_stats))
+            .ok();
+        Ledger { tx, stats, thread: Mutex::new(thread) }
+    }
+
+    /// Queues a record, waiting while the queue is full.
+    pub async fn record(&self, record: LogRecord) {
+        self.stats.enqueued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(Msg::Record(Box::new(record))).await.is_err() {
+            tracing::error!("ledger is closed; a record was not written");
+        }
+    }
+
+    /// Queues a record from synchronous code (a dropped stream): tries at once, else
+    /// hands it to a task that waits for room.
+    pub fn record_detached(&self, record: LogRecord) {
+        self.stats.enqueued.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(Msg::Record(Box::new(record))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                let tx = self.tx.clone();
+                actix_web::rt::spawn(async move {
+                    let _ = tx.send(msg).await;
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => tracing::error!("ledger is closed; a record was not written"),
+        }
+    }
+
+    /// Waits until everything queued so far is committed.
+    pub async fn flush(&self) {
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
+        if self.tx.send(Msg::Flush(done_tx)).await.is_ok() {
+            let _ = actix_web::web::block(move || done_rx.recv()).await;
+        }
+    }
+
+    /// Drains the queue, commits it and stops the thread (blocking).
+    pub fn shutdown(&self) {
+        if self.tx.try_send(Msg::Shutdown).is_err() {
+            let _ = self.tx.blocking_send(Msg::Shutdown);
+        }
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+
+    /// False while commits are failing (disk full, read-only file).
+    pub fn is_healthy(&self) -> bool {
+        self.stats.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Records queued but not yet committed.
+    pub fn queue_depth(&self) -> u64 {
+        let s = &self.stats;
+        s.enqueued.load(Ordering::Relaxed).saturating_sub(s.written.load(Ordering::Relaxed))
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &LedgerStats {
+        &self.stats
+    }
+}
+
+fn writer_loop(db: Db, mut rx: mpsc::Receiver<Msg>, stats: Arc<LedgerStats>) {
+    let mut batch: Vec<LogRecord> = Vec::with_capacity(MAX_BATCH);
+    let mut waiters = Vec::new();
+    loop {
+        let Some(first) = rx.blocking_recv() else { break };
+        let mut stop = take(first, &mut batch, &mut waiters);
+        while !stop && batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(msg) => stop = take(msg, &mut batch, &mut waiters),
+                Err(_) => break,
+            }
+        }
+        if stop {
+            while let Ok(msg) = rx.try_recv() {
+                take(msg, &mut batch, &mut waiters);
+            }
+        }
+        commit_with_retry(&db, &mut batch, &stats);
+        for w in waiters.drain(..) {
+            let _ = w.send(());
+        }
+        if stop {
+            break;
+        }
+    }
+    tracing::info!(written = stats.written.load(Ordering::Relaxed), "ledger writer stopped");
+}
+
+fn take(msg: Msg, batch: &mut Vec<LogRecord>, waiters: &mut Vec<std::sync::mpsc::SyncSender<()>>) -> bool {
+    match msg {
+        Msg::Record(r) => batch.push(*r),
+        Msg::Flush(w) => waiters.push(w),
+        Msg::Shutdown => return true,
+    }
+    false
+}
+
+fn commit_with_retry(db: &Db, batch: &mut Vec<LogRecord>, stats: &LedgerStats) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let started = Instant::now();
+        match commit(db, batch) {
+            Ok(()) => {
+                let us = started.elapsed().as_micros() as u64;
+                stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                stats.last_commit_us.store(us, Ordering::Relaxed);
+                stats.commit_us_total.fetch_add(us, Ordering::Relaxed);
+                if !stats.healthy.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("ledger writes succeed again");
+                }
+                batch.clear();
+                return;
+            }
+            Err(e) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                if stats.healthy.swap(false, Ordering::Relaxed) {
+                    tracing::error!(error = %e, rows = batch.len(), "ledger commit failed; retrying, nothing is dropped");
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+fn commit(db: &Db, batch: &[LogRecord]) -> Result<(), DbError> {
+    let mut conn = db.conn()?;
+    let tx = conn.transaction()?;
+    let mut last_used: HashMap<i64, i64> = HashMap::new();
+    for r in batch {
+        logs_write::insert(&tx, r)?;
+        if r.key_id > 0 {
+            let t = last_used.entry(r.key_id).or_default();
+            *t = (*t).max(r.end_ms);
+        }
+    }
+    for (key, at) in last_used {
+        logs_write::touch_key(&tx, key, at)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! Requests-per-minute and tokens-per-minute limits, in memory, on fixed one-minute
+//! windows. Used for keys, teams (refusing with 429 + Retry-After) and deployments
+//! (routing around a busy one).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// One entity's current minute.
+#[derive(Debug)]
+pub struct Window {
+    rpm: Option<u32>,
+    tpm: Option<u64>,
+    state: Mutex<(i64, u32, u64)>,
+}
+
+impl Window {
+    /// A window with optional limits.
+    pub fn new(rpm: Option<u32>, tpm: Option<u64>) -> Window {
+        Window { rpm, tpm, state: Mutex::new((0, 0, 0)) }
+    }
+
+    fn with<T>(&self, now_s: i64, f: impl FnOnce(&mut (i64, u32, u64)) -> T) -> T {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let minute = now_s.div_euclid(60);
+        if s.0 != minute {
+            *s = (minute, 0, 0);
+        }
+        f(&mut s)
+    }
+
+    /// True when another request fits this minute.
+    pub fn has_room(&self, now_s: i64) -> bool {
+        self.with(now_s, |s| self.rpm.is_none_or(|r| s.1 < r) && self.tpm.is_none_or(|t| s.2 < t))
+    }
+
+    /// Counts a request.
+    pub fn count_request(&self, now_s: i64) {
+        self.with(now_s, |s| s.1 = s.1.saturating_add(1));
+    }
+
+    /// Counts a request if it fits, else says which limit is hit.
+    pub fn admit(&self, now_s: i64) -> Result<(), &'static str> {
+        self.with(now_s, |s| {
+            if self.rpm.is_some_and(|r| s.1 >= r) {
+                return Err("rpm");
+            }
+            if self.tpm.is_some_and(|t| s.2 >= t) {
+                return Err("tpm");
+            }
+            s.1 = s.1.saturating_add(1);
+            Ok(())
+        })
+    }
+
+    /// Counts tokens used.
+    pub fn count_tokens(&self, now_s: i64, tokens: u64) {
+        self.with(now_s, |s| s.2 = s.2.saturating_add(tokens));
+    }
+}
+
+/// Which entity a window belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limited {
+    /// A key (by id).
+    Key(i64),
+    /// A team (by id).
+    Team(i64),
+}
+
+/// Windows of keys and teams that have limits.
+#[derive(Debug, Default)]
+pub struct RateLimits {
+    windows: Mutex<HashMap<Limited, std::sync::Arc<Window>>>,
+}
+
+/// A limit that is hit.
+#[derive(Debug, Clone)]
+pub struct LimitHit {
+    /// `key` or `team`.
+    pub who: &'static str,
+    /// `rpm` or `tpm`.
+    pub what: &'static str,
+    /// Seconds until the window resets.
+    pub retry_after_s: u64,
+}
+
+impl RateLimits {
+    fn window(&self, who: Limited, rpm: Option<u32>, tpm: Option<u64>) -> std::sync::Arc<Window> {
+        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let w = map.entry(who).or_insert_with(|| std::sync::Arc::new(Window::new(rpm, tpm)));
+        if w.rpm != rpm || w.tpm != tpm {
+            *w = std::sync::Arc::new(Window::new(rpm, tpm));
+        }
+        w.clone()
+    }
+
+    /// Admits one request for each limited entity, or names the limit hit.
+    pub fn admit(&self, entities: &[(Limited, Option<u32>, Option<u64>)], now_s: i64) -> Result<(), LimitHit> {
+        for (who, rpm, tpm) in entities.iter().filter(|e| e.1.is_some() || e.2.is_some()) {
+            if let Err(what) = self.window(*who, *rpm, *tpm).admit(now_s) {
+                let label = match who {
+                    Limited::Key(_) => "key",
+                    Limited::Team(_) => "team",
+                };
+                return Err(LimitHit { who: label, what, retry_after_s: (60 - now_s.rem_euclid(60)).max(1) as u64 });
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts tokens of a finished request.
+    pub fn count_tokens(&self, entities: &[(Limited, Option<u32>, Option<u64>)], now_s: i64, tokens: u64) {
+        for (who, rpm, tpm) in entities.iter().filter(|e| e.2.is_some()) {
+            self.window(*who, *rpm, *tpm).count_tokens(now_s, tokens);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpm_resets_every_minute() {
+        let w = Window::new(Some(2), None);
+        assert!(w.admit(120).is_ok());
+        assert!(w.admit(121).is_ok());
+        assert_eq!(w.admit(150), Err("rpm"));
+        assert!(w.admit(180).is_ok());
+    }
+
+    #[test]
+    fn tpm_counts_tokens() {
+        let limits = RateLimits::default();
+        let e = [(Limited::Key(1), None, Some(100))];
+        assert!(limits.admit(&e, 0).is_ok());
+        limits.count_tokens(&e, 0, 150);
+        let hit = limits.admit(&e, 10).unwrap_err();
+        assert_eq!((hit.who, hit.what, hit.retry_after_s), ("key", "tpm", 50));
+    }
+}
