@@ -1,0 +1,3 @@
+//! Tollgate library root (placeholder: the real list of modules is merged in elsewhere).
+
+pub mod simulator;
