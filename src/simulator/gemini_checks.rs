@@ -283,13 +283,14 @@ fn count(parts: &[Value], data: &str) -> usize {
 }
 
 fn check_parts<'a>(parts: &'a Value, location: &str) -> Result<&'a [Value], Rejection> {
-    let list =
-        match parts {
-            Value::Array(list) if !list.is_empty() => list,
-            _ => return Err(Rejection::gemini_invalid(&format!(
+    let list = match parts {
+        Value::Array(list) if !list.is_empty() => list,
+        _ => {
+            return Err(Rejection::gemini_invalid(&format!(
                 "* GenerateContentRequest.{location}.parts: contents.parts must not be empty.\n"
-            ))),
-        };
+            )))
+        }
+    };
     for (j, part) in list.iter().enumerate() {
         let at = format!("{location}.parts[{j}]");
         let Value::Object(map) = part else {
