@@ -8,10 +8,11 @@
 use serde_json::{json, Map, Value};
 
 use super::anthropic_blocks::{check_messages, check_system, check_tool_choice, check_tools};
+use super::dispatch::Incoming;
 use super::errors::Rejection;
 use super::reply::{self, Accepted, Finish, Reply};
 use super::stream::Framed;
-use super::{tokens, Incoming};
+use super::tokens;
 
 /// The only `anthropic-version` the fake accepts.
 const VERSION: &str = "2023-06-01";

@@ -8,11 +8,12 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use super::dispatch::Incoming;
 use super::errors::Rejection;
 use super::gemini_checks;
 use super::reply::{self, Accepted, Finish, Reply};
 use super::stream::Framed;
-use super::{tokens, Incoming};
+use super::tokens;
 
 /// Known models: (id in the URL, `modelVersion` reported back, max output tokens).
 const MODELS: &[(&str, &str, u64)] = &[

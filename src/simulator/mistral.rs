@@ -7,10 +7,11 @@
 
 use serde_json::{json, Map, Value};
 
+use super::dispatch::Incoming;
 use super::errors::Rejection;
 use super::reply::{self, Accepted, Finish, Reply};
 use super::stream::{self, Framed};
-use super::{tokens, Incoming};
+use super::tokens;
 
 const FIELDS: &[&str] = &[
     "model",

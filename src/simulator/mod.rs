@@ -9,11 +9,15 @@
 
 mod anthropic;
 mod anthropic_blocks;
+mod dispatch;
 mod errors;
+mod fault;
 mod gemini;
 mod gemini_checks;
+mod gemini_tools;
 mod mistral;
 mod openai;
+mod openai_messages;
 mod reply;
 mod stream;
 mod tokens;
@@ -24,15 +28,13 @@ mod tests;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use bytes::Bytes;
+use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use reply::{Accepted, Reply};
-use stream::StreamPlan;
+use dispatch::{anthropic_call, gemini_call, mistral_call, openai_call};
+pub use fault::{Fault, FaultKind};
 
 /// The key every simulated provider expects unless configured otherwise.
 pub const DEFAULT_API_KEY: &str = "tollgate-simulator-key";
@@ -96,77 +98,6 @@ pub struct ReceivedRequest {
     pub body: Value,
     /// Whether a stream was asked for (`"stream": true`, or Gemini's `:streamGenerateContent`).
     pub stream: bool,
-}
-
-/// A queued misbehaviour, consumed by the next `times` matching (and otherwise valid) requests.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fault {
-    /// Only requests to this provider (any when `None`).
-    #[serde(default)]
-    pub provider: Option<SimProvider>,
-    /// Only requests for this model id, as sent (any when `None`).
-    #[serde(default)]
-    pub model: Option<String>,
-    /// How many matching requests it applies to.
-    #[serde(default = "one")]
-    pub times: u32,
-    /// What happens.
-    pub kind: FaultKind,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl Fault {
-    fn matches(&self, provider: SimProvider, model: &str) -> bool {
-        self.times > 0
-            && self.provider.is_none_or(|p| p == provider)
-            && self.model.as_deref().is_none_or(|m| m == model)
-    }
-}
-
-/// The behaviours a [`Fault`] can inject.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// The provider's own error JSON for `status` (+ `retry-after` / Gemini `RetryInfo`).
-    Status {
-        /// HTTP status, e.g. 429, 500, 503, 529.
-        status: u16,
-        /// Seconds to advertise for a retry.
-        retry_after_s: Option<u32>,
-    },
-    /// Wait before the first byte, then answer normally.
-    Delay {
-        /// Milliseconds.
-        ms: u64,
-    },
-    /// Wait between stream events (no effect on non-streamed calls).
-    StreamDelay {
-        /// Milliseconds.
-        ms: u64,
-    },
-    /// End the stream after this many events, without its terminator. A non-streamed call
-    /// gets a 200 whose JSON body is cut in half.
-    CutStream {
-        /// Events sent before the cut (capped so the terminator is never sent).
-        after_events: usize,
-    },
-    /// Start the stream, then send the provider's in-stream error event (non-streamed: a 500).
-    InStreamError,
-    /// A 200 with a non-JSON body.
-    Garbage,
-    /// Call this tool instead of answering with text.
-    ToolCall {
-        /// Function name.
-        name: String,
-        /// Arguments object.
-        arguments: Value,
-    },
-    /// Anthropic `refusal`, Gemini `promptFeedback.blockReason`, OpenAI `content_filter`
-    /// (Mistral has no such finish and answers normally).
-    ContentFilter,
 }
 
 #[derive(Debug)]
@@ -254,41 +185,6 @@ impl Simulator {
     }
 }
 
-/// What a provider module sees of a request.
-pub(crate) struct Incoming<'a> {
-    /// The HTTP request (headers, path, query).
-    pub req: &'a HttpRequest,
-    /// The JSON body, `None` when it was not `application/json` or did not parse.
-    pub body: Option<&'a Value>,
-    /// The key the simulator expects.
-    pub api_key: &'a str,
-}
-
-impl Incoming<'_> {
-    /// A header's value, if present and valid UTF-8.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.req.headers().get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The token of an `Authorization: Bearer` header.
-    pub fn bearer(&self) -> Option<&str> {
-        let value = self.header("authorization")?;
-        value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-    }
-
-    /// A query parameter's raw value.
-    pub fn query(&self, name: &str) -> Option<&str> {
-        self.req
-            .query_string()
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value)
-    }
-}
-
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/openai/v1/chat/completions", web::post().to(openai_call))
@@ -325,183 +221,4 @@ async fn list_received(sim: web::Data<Simulator>) -> HttpResponse {
 async fn delete_received(sim: web::Data<Simulator>) -> HttpResponse {
     sim.clear_received();
     HttpResponse::NoContent().finish()
-}
-
-async fn openai_call(sim: web::Data<Simulator>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    serve(&sim, SimProvider::OpenAi, &req, &body).await
-}
-
-async fn anthropic_call(sim: web::Data<Simulator>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    serve(&sim, SimProvider::Anthropic, &req, &body).await
-}
-
-async fn gemini_call(sim: web::Data<Simulator>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    serve(&sim, SimProvider::Gemini, &req, &body).await
-}
-
-async fn mistral_call(sim: web::Data<Simulator>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    serve(&sim, SimProvider::Mistral, &req, &body).await
-}
-
-/// Record → check (auth, shape, model) → apply a fault → answer.
-async fn serve(
-    sim: &Simulator,
-    provider: SimProvider,
-    req: &HttpRequest,
-    raw: &Bytes,
-) -> HttpResponse {
-    let body = parse_json(req, raw);
-    let stream = match provider {
-        SimProvider::Gemini => gemini::is_stream_path(req.path()),
-        _ => body.as_ref().and_then(|b| b.get("stream")) == Some(&Value::Bool(true)),
-    };
-    sim.record(ReceivedRequest {
-        provider,
-        path: req.path().to_string(),
-        query: req.query_string().to_string(),
-        headers: header_list(req),
-        body: body.clone().unwrap_or(Value::Null),
-        stream,
-    });
-    let incoming = Incoming {
-        req,
-        body: body.as_ref(),
-        api_key: &sim.0.config.api_key,
-    };
-    let checked = match provider {
-        SimProvider::OpenAi => openai::accept(&incoming),
-        SimProvider::Anthropic => anthropic::accept(&incoming),
-        SimProvider::Gemini => gemini::accept(&incoming),
-        SimProvider::Mistral => mistral::accept(&incoming),
-    };
-    match checked {
-        Ok(accepted) => {
-            let fault = sim.take_fault(provider, &accepted.model);
-            answer(provider, &accepted, fault).await
-        }
-        Err(rejection) => rejection.into_response(),
-    }
-}
-
-fn parse_json(req: &HttpRequest, raw: &Bytes) -> Option<Value> {
-    let is_json = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
-    if is_json {
-        serde_json::from_slice(raw).ok()
-    } else {
-        None
-    }
-}
-
-fn header_list(req: &HttpRequest) -> Vec<(String, String)> {
-    req.headers()
-        .iter()
-        .map(|(name, value)| {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            (name.as_str().to_string(), value)
-        })
-        .collect()
-}
-
-async fn answer(
-    provider: SimProvider,
-    accepted: &Accepted,
-    fault: Option<FaultKind>,
-) -> HttpResponse {
-    let mut plan = StreamPlan::default();
-    let reply = match fault {
-        None => Reply::text(provider.name(), accepted),
-        Some(FaultKind::Status {
-            status,
-            retry_after_s,
-        }) => return errors::for_status(provider, status, retry_after_s).into_response(),
-        Some(FaultKind::Delay { ms }) => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Reply::text(provider.name(), accepted)
-        }
-        Some(FaultKind::StreamDelay { ms }) => {
-            plan.delay_ms = ms;
-            Reply::text(provider.name(), accepted)
-        }
-        Some(FaultKind::CutStream { after_events }) => {
-            plan.cut_after = Some(after_events);
-            Reply::text(provider.name(), accepted)
-        }
-        Some(FaultKind::InStreamError) if !accepted.stream => {
-            return errors::for_status(provider, 500, None).into_response()
-        }
-        Some(FaultKind::InStreamError) => {
-            plan.in_stream_error = true;
-            Reply::text(provider.name(), accepted)
-        }
-        Some(FaultKind::Garbage) => return errors::garbage(),
-        Some(FaultKind::ToolCall { name, arguments }) => {
-            tool_reply(provider, accepted, name, arguments)
-        }
-        Some(FaultKind::ContentFilter) if provider == SimProvider::Mistral => {
-            Reply::text(provider.name(), accepted)
-        }
-        Some(FaultKind::ContentFilter) => Reply::filtered(accepted),
-    };
-    if accepted.stream {
-        stream::respond(framed(provider, accepted, &reply), plan)
-    } else {
-        let body = rendered(provider, accepted, &reply);
-        if plan.cut_after.is_some() {
-            cut_body(&body)
-        } else {
-            HttpResponse::Ok().json(body)
-        }
-    }
-}
-
-fn tool_reply(provider: SimProvider, accepted: &Accepted, name: String, arguments: Value) -> Reply {
-    let id = match provider {
-        SimProvider::OpenAi => openai::tool_call_id(),
-        SimProvider::Anthropic => anthropic::tool_use_id(),
-        SimProvider::Gemini => String::new(),
-        SimProvider::Mistral => mistral::tool_call_id(),
-    };
-    // Claude usually says a word before calling a tool; a gateway must not assume block 0.
-    let preface = format!("[simulated anthropic {}] calling {name}", accepted.model);
-    let preface = (provider == SimProvider::Anthropic).then_some(preface.as_str());
-    let tool = reply::ToolCallReply {
-        id,
-        name,
-        arguments,
-    };
-    Reply::tool_call(accepted, tool, preface)
-}
-
-fn rendered(provider: SimProvider, accepted: &Accepted, reply: &Reply) -> Value {
-    match provider {
-        SimProvider::OpenAi => openai::body(accepted, reply),
-        SimProvider::Anthropic => anthropic::body(accepted, reply),
-        SimProvider::Gemini => gemini::body(accepted, reply),
-        SimProvider::Mistral => mistral::body(accepted, reply),
-    }
-}
-
-fn framed(provider: SimProvider, accepted: &Accepted, reply: &Reply) -> stream::Framed {
-    match provider {
-        SimProvider::OpenAi => openai::framed(accepted, reply),
-        SimProvider::Anthropic => anthropic::framed(accepted, reply),
-        SimProvider::Gemini => gemini::framed(accepted, reply),
-        SimProvider::Mistral => mistral::framed(accepted, reply),
-    }
-}
-
-fn cut_body(body: &Value) -> HttpResponse {
-    let text = body.to_string();
-    let half: String = text.chars().take(text.chars().count() / 2).collect();
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(half)
 }
