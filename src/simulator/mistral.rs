@@ -284,7 +284,7 @@ pub fn body(accepted: &Accepted, reply: &Reply) -> Value {
         "object": "chat.completion",
         "created": reply::now_unix(),
         "model": accepted.response_model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.joined(), "tool_calls": tool_calls(reply), "prefix": false}, "finish_reason": finish_reason(reply.finish)}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.joined(), "tool_calls": tool_calls(reply)}, "finish_reason": finish_reason(reply.finish)}],
         "usage": usage(reply)
     })
 }

@@ -6,6 +6,12 @@
 //! deterministically, records every request and misbehaves on demand (queued [`Fault`]s, also
 //! settable over HTTP at `/_sim/faults`). It deliberately does not model pricing, rate limits
 //! over time, images' content or anything beyond one chat/messages/generateContent call.
+//!
+//! A gateway points each provider's `api_base` at the prefix: `http://ADDR/openai/v1`,
+//! `http://ADDR/anthropic`, `http://ADDR/gemini`, `http://ADDR/mistral/v1`, with the key of
+//! [`SimulatorConfig`] (default [`DEFAULT_API_KEY`]). Faults are consumed only by requests that
+//! pass every check, so a malformed request is always reported as such. Control routes:
+//! `POST`/`DELETE /_sim/faults`, `GET`/`DELETE /_sim/received`, and `GET /health`.
 
 mod anthropic;
 mod anthropic_blocks;
@@ -92,7 +98,7 @@ pub struct ReceivedRequest {
     pub path: String,
     /// Raw query string (without `?`).
     pub query: String,
-    /// Headers, names lowercase, in arrival order.
+    /// Headers, names lowercase (order not significant).
     pub headers: Vec<(String, String)>,
     /// Parsed JSON body; `Null` when it was not JSON.
     pub body: Value,

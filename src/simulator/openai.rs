@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::dispatch::Incoming;
 use super::errors::Rejection;
-use super::openai_messages::check_messages;
+use super::openai_messages::{check_messages, check_tools};
 use super::reply::{self, Accepted, Finish, Reply};
 use super::stream::{self, Framed};
 use super::tokens;
@@ -76,6 +76,7 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
         Rejection::openai_invalid("you must provide a model parameter", None, None)
     })?;
     let messages = check_messages(body)?;
+    check_tools(body.get("tools"))?;
     let (_, snapshot, cap) = MODELS
         .iter()
         .find(|(id, _, _)| *id == model)

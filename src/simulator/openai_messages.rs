@@ -178,3 +178,38 @@ fn unanswered(i: usize, pending: &[String]) -> Rejection {
     let param = format!("messages.[{i}].role");
     Rejection::openai_invalid(&message, Some(&param), None)
 }
+
+/// `tools`: a list of `{"type": "function", "function": {"name", …}}`.
+pub fn check_tools(tools: Option<&Value>) -> Result<(), Rejection> {
+    let Some(tools) = tools else { return Ok(()) };
+    let Some(list) = tools.as_array() else {
+        let message = "Invalid type for 'tools': expected an array of objects.";
+        return Err(Rejection::openai_invalid(
+            message,
+            Some("tools"),
+            Some("invalid_type"),
+        ));
+    };
+    for (i, tool) in list.iter().enumerate() {
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            let message = format!("Missing required parameter: 'tools[{i}].type'.");
+            let param = format!("tools[{i}].type");
+            return Err(Rejection::openai_invalid(
+                &message,
+                Some(&param),
+                Some("missing_required_parameter"),
+            ));
+        }
+        let name = tool.get("function").and_then(|f| f.get("name"));
+        if !name.is_some_and(Value::is_string) {
+            let message = format!("Missing required parameter: 'tools[{i}].function.name'.");
+            let param = format!("tools[{i}].function.name");
+            return Err(Rejection::openai_invalid(
+                &message,
+                Some(&param),
+                Some("missing_required_parameter"),
+            ));
+        }
+    }
+    Ok(())
+}
