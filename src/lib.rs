@@ -11,6 +11,7 @@ pub mod error;
 pub mod ledger;
 pub mod money;
 pub mod proxy;
+pub mod simulator;
 pub mod web;
 
 pub use app::{App, AppState};
