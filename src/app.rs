@@ -10,7 +10,12 @@ use actix_web::{web, HttpResponse, HttpServer};
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::auth;
+use crate::domain::directory::{Directory, Snapshot};
+use crate::domain::reservations::Budgets;
 use crate::error::AppError;
+use crate::ledger::Ledger;
+use crate::proxy::limits::RateLimits;
+use crate::proxy::router::Router;
 
 /// State shared by every handler.
 pub struct AppState {
@@ -18,6 +23,18 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The database pool.
     pub db: Db,
+    /// In-memory keys, users and teams (the proxy never reads them from SQLite).
+    pub directory: Arc<Directory>,
+    /// Budget counters and reservations.
+    pub budgets: Arc<Budgets>,
+    /// The single ledger writer.
+    pub ledger: Ledger,
+    /// Model name → deployments.
+    pub router: Router,
+    /// rpm/tpm windows of keys and teams.
+    pub rate_limits: RateLimits,
+    /// Process start, unix seconds (the `created` of `/models`).
+    pub started_at: i64,
 }
 
 impl AppState {
@@ -26,7 +43,16 @@ impl AppState {
     /// view of those tables, and this refreshes it so the change applies to the very
     /// next request.
     pub async fn entities_changed(&self) -> Result<(), crate::db::DbError> {
-        Ok(())
+        let directory = self.directory.clone();
+        let budgets = self.budgets.clone();
+        self.db
+            .run(move |c| {
+                let snapshot = Snapshot::read(c)?;
+                budgets.seed_from_db(c, &snapshot, chrono::Utc::now())?;
+                directory.replace(snapshot);
+                Ok::<_, crate::db::DbError>(())
+            })
+            .await
     }
 }
 
@@ -84,10 +110,18 @@ impl App {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
+        let budgets = Arc::new(Budgets::new(config.server.utc_offset, config.server.budget_enforcement));
         let state = web::Data::new(AppState {
+            router: Router::new(&config.models),
             config: Arc::new(config),
+            ledger: Ledger::start(db.clone()),
             db,
+            directory: Arc::new(Directory::default()),
+            budgets,
+            rate_limits: RateLimits::default(),
+            started_at: chrono::Utc::now().timestamp(),
         });
+        state.entities_changed().await?;
         let server =
             serve(listener, state.clone()).map_err(|source| StartError::Bind { addr, source })?;
         Ok(App {
@@ -114,6 +148,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
     let server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
+            .app_data(web::Data::new(upstream_client()))
             .app_data(json_config(body_limit))
             .app_data(form_config())
             .app_data(query_config())
@@ -127,12 +162,23 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
     Ok(server)
 }
 
+/// One HTTP client per worker: pooled keep-alive connections to the providers, no
+/// global timeout (each deployment sets its own per request).
+fn upstream_client() -> awc::Client {
+    let connector = awc::Connector::new()
+        .limit(0)
+        .conn_keep_alive(std::time::Duration::from_secs(90))
+        .timeout(std::time::Duration::from_secs(10));
+    awc::Client::builder().disable_timeout().disable_redirects().connector(connector).finish()
+}
+
 /// Every URL of the application.
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/liveliness", web::get().to(liveliness))
         .route("/health/readiness", web::get().to(readiness))
         .route("/static/app.css", web::get().to(app_css))
         .route("/static/app.js", web::get().to(app_js));
+    crate::proxy::handler::routes(cfg);
     crate::web::routes(cfg);
 }
 

@@ -35,6 +35,14 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Run the provider simulator alone: strict fakes of the OpenAI, Anthropic, Gemini and
+    /// Mistral APIs under /openai/v1, /anthropic, /gemini and /mistral/v1 (for demos,
+    /// tests and benchmarks). Every provider expects the key `tollgate-simulator-key`.
+    MockUpstream {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4100")]
+        listen: String,
+    },
     /// Write a consistent copy of the database while the gateway keeps running.
     Backup {
         /// File to write the copy to (must not exist).

@@ -8,6 +8,8 @@ use crate::cli::{AdminAction, Cli, Command};
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::auth;
+use crate::simulator::{Simulator, SimulatorConfig};
+use actix_web::web;
 
 /// A command that failed; the message is printed as `error: …`.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Serve { config, demo } => serve(&config, demo),
         Command::Admin { action } => admin(action),
         Command::Backup { out, config } => backup(&config, &out),
+        Command::MockUpstream { listen } => mock_upstream(&listen),
     }
 }
 

@@ -1,0 +1,62 @@
+//! `serve --demo`: routes the walkthrough's four models to the in-process provider
+//! simulator, keeping their provider, model id and prices from config, so the whole
+//! walkthrough runs offline with no provider keys.
+
+use std::net::SocketAddr;
+
+use crate::config::{Config, ModelConfig, Secret};
+use crate::proxy::ProviderKind;
+use crate::simulator::DEFAULT_API_KEY;
+
+/// The client-facing names the walkthrough calls.
+pub const DEMO_MODELS: [&str; 4] = ["gpt-4o", "claude-3-5-sonnet", "gemini-pro", "mistral-large"];
+
+/// Default deployment of a demo model missing from config: provider, model id, prices.
+fn default_deployment(name: &str) -> (ProviderKind, &'static str, f64, f64) {
+    match name {
+        "gpt-4o" => (ProviderKind::OpenAi, "gpt-4o", 2.5, 10.0),
+        "claude-3-5-sonnet" => (ProviderKind::Anthropic, "claude-sonnet-4-5", 3.0, 15.0),
+        "gemini-pro" => (ProviderKind::Gemini, "gemini-2.5-pro", 1.25, 10.0),
+        _ => (ProviderKind::Mistral, "mistral-large-latest", 0.5, 1.5),
+    }
+}
+
+/// The simulator's base URL for a provider.
+pub fn simulator_base(addr: SocketAddr, provider: ProviderKind) -> String {
+    let prefix = match provider {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => "openai/v1",
+        ProviderKind::Anthropic => "anthropic",
+        ProviderKind::Gemini => "gemini",
+        ProviderKind::Mistral => "mistral/v1",
+    };
+    format!("http://{addr}/{prefix}")
+}
+
+/// Points every deployment of the demo models at the simulator (adding missing ones).
+pub fn route_demo_models(config: &mut Config, addr: SocketAddr) {
+    for name in DEMO_MODELS {
+        if !config.models.iter().any(|m| m.name == name) {
+            let (provider, model, input, output) = default_deployment(name);
+            config.models.push(ModelConfig {
+                name: name.to_string(),
+                provider,
+                model: model.to_string(),
+                api_base: None,
+                api_key: None,
+                input_cost_per_mtok: Some(input),
+                output_cost_per_mtok: Some(output),
+                cache_read_cost_per_mtok: None,
+                cache_write_cost_per_mtok: None,
+                max_output_tokens: None,
+                timeout_s: 60,
+                max_retries: 2,
+                rpm: None,
+                tpm: None,
+            });
+        }
+    }
+    for m in config.models.iter_mut().filter(|m| DEMO_MODELS.contains(&m.name.as_str())) {
+        m.api_base = Some(simulator_base(addr, m.provider));
+        m.api_key = Some(Secret::literal(DEFAULT_API_KEY));
+    }
+}

@@ -1,0 +1,230 @@
+//! `POST /chat/completions` and `GET /models`: authenticate the virtual key from
+//! memory, validate, check model and limits, reserve the worst-case cost, call the
+//! provider through the router, and answer in OpenAI's format with the request's
+//! cost. Every outcome, refusals included, goes through the request's [`Ticket`].
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+
+use super::limits::Limited;
+use super::relay::Relay;
+use super::router::{Answer, Failure};
+use super::ticket::{truncate_body, Outcome, Ticket};
+use super::{ChatRequest, Usage, UpstreamError};
+use crate::app::AppState;
+use crate::domain::directory::Caller;
+use crate::domain::tokens::random_base62;
+use crate::error::AppError;
+use crate::money::Nanos;
+
+/// Routes of the proxy.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/chat/completions", web::post().to(chat_completions))
+        .route("/v1/chat/completions", web::post().to(chat_completions))
+        .route("/models", web::get().to(list_models))
+        .route("/v1/models", web::get().to(list_models));
+}
+
+/// The limited entities (key, team) of a caller, for rpm/tpm.
+pub fn limited_entities(caller: &Caller) -> Vec<(Limited, Option<u32>, Option<u64>)> {
+    let mut out = vec![(Limited::Key(caller.key.id), caller.key.rpm, caller.key.tpm)];
+    if let Some(t) = &caller.team {
+        out.push((Limited::Team(t.id), t.rpm, t.tpm));
+    }
+    out
+}
+
+fn bearer(req: &HttpRequest) -> Result<String, AppError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| AppError::Authentication("Missing API key: send `Authorization: Bearer sk-...`".into()))?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim);
+    match token {
+        Some(t) if t.starts_with("sk-") && t.len() <= 200 => Ok(t.to_string()),
+        _ => Err(AppError::Authentication("Malformed API key: expected `Authorization: Bearer sk-...`".into())),
+    }
+}
+
+fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Caller, AppError> {
+    let secret = bearer(req)?;
+    state
+        .directory
+        .authenticate(&secret, Utc::now().timestamp_millis())
+        .map_err(|refusal| AppError::Authentication(refusal.message().into()))
+}
+
+/// `GET /models`: the models the key may use.
+async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let caller = authenticate(&state, &req)?;
+    let created = state.started_at;
+    let data: Vec<serde_json::Value> = state
+        .router
+        .names()
+        .iter()
+        .filter(|name| caller.may_use(name))
+        .map(|name| serde_json::json!({"id": name, "object": "model", "created": created, "owned_by": "tollgate"}))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": data})))
+}
+
+/// `POST /chat/completions`.
+async fn chat_completions(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    http: web::Data<awc::Client>,
+) -> HttpResponse {
+    let request_id = format!("req_{}", random_base62(24));
+    let mut ticket = Ticket::open(state.clone(), request_id.clone());
+    match proceed(&req, &body, &state, &http, &mut ticket).await {
+        Ok(Called { answer: Answer::Complete(resp), .. }) => {
+            let text = serde_json::to_string(&resp.to_openai_json()).unwrap_or_default();
+            let outcome = Outcome {
+                http_status: 200,
+                error: None,
+                usage: resp.usage,
+                response_body: state.config.server.store_bodies.then(|| text.clone()),
+            };
+            let (cost, remaining) = ticket.finish(outcome).await;
+            let http = HttpResponse::Ok().content_type(ContentType::json()).body(text);
+            with_headers(http, &request_id, Some(cost), remaining)
+        }
+        Ok(Called { answer: Answer::Stream(chunks), include_usage, prompt_estimate }) => {
+            let remaining = ticket.key_remaining();
+            let keep = state.config.server.store_bodies;
+            let relay = Relay::new(chunks, ticket, include_usage, prompt_estimate, keep);
+            let resp = HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .insert_header((header::CACHE_CONTROL, "no-cache"))
+                .insert_header(("x-accel-buffering", "no"))
+                .streaming(relay);
+            with_headers(resp, &request_id, None, remaining)
+        }
+        Err(error) => {
+            let status = error.parts().0;
+            let message = error.to_string();
+            let resp = actix_web::ResponseError::error_response(&error);
+            let outcome = Outcome { http_status: status, error: Some(message), usage: Usage::default(), response_body: None };
+            let (_, remaining) = ticket.finish(outcome).await;
+            with_headers(resp, &request_id, Some(Nanos::ZERO), remaining)
+        }
+    }
+}
+
+fn with_headers(mut resp: HttpResponse, request_id: &str, cost: Option<Nanos>, remaining: Option<Nanos>) -> HttpResponse {
+    let h = resp.headers_mut();
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = header::HeaderValue::from_str(&value) {
+            h.insert(header::HeaderName::from_static(name), v);
+        }
+    };
+    put("x-request-id", request_id.to_string());
+    if let Some(c) = cost {
+        put("x-tollgate-cost", c.format_usd(9));
+    }
+    if let Some(r) = remaining {
+        put("x-tollgate-key-remaining", r.format_usd(6));
+    }
+    resp
+}
+
+/// A provider answered.
+struct Called {
+    answer: Answer,
+    include_usage: bool,
+    prompt_estimate: u64,
+}
+
+async fn proceed(
+    req: &HttpRequest,
+    body: &web::Bytes,
+    state: &web::Data<AppState>,
+    http: &awc::Client,
+    ticket: &mut Ticket,
+) -> Result<Called, AppError> {
+    let caller = authenticate(state, req)?;
+    ticket.caller = Some(caller.clone());
+    check_content_type(req)?;
+    let chat = ChatRequest::parse(body).map_err(|e| AppError::InvalidRequest { message: e.message, param: e.param })?;
+    ticket.model = chat.model.clone();
+    ticket.stream = chat.stream;
+    if state.config.server.store_bodies {
+        ticket.request_body = Some(truncate_body(&String::from_utf8_lossy(body)));
+    }
+    let group = state
+        .router
+        .group(&chat.model)
+        .ok_or_else(|| AppError::ModelNotFound(format!("The model `{}` does not exist on this gateway", chat.model)))?;
+    if !caller.may_use(&chat.model) {
+        return Err(AppError::ModelNotAllowed(format!("This API key is not allowed to use the model `{}`", chat.model)));
+    }
+    let now = Utc::now();
+    state.rate_limits.admit(&limited_entities(&caller), now.timestamp()).map_err(|hit| AppError::RateLimited {
+        message: format!("Rate limit reached: the {}'s {} limit is used up for this minute", hit.who, hit.what),
+        retry_after_s: hit.retry_after_s,
+    })?;
+    if !state.ledger.is_healthy() {
+        return Err(AppError::Unavailable("The gateway cannot record requests right now (database not writable); try again shortly".into()));
+    }
+    let prompt_estimate = chat.estimate_prompt_tokens();
+    let worst = group.worst_price().map_or(Nanos::ZERO, |p| p.worst_case(prompt_estimate, chat.requested_max_tokens()));
+    let reservation = state.budgets.reserve(&caller, worst, now).map_err(|refusal| AppError::BudgetExceeded {
+        status: state.config.server.budget_exceeded_status,
+        message: refusal.message(),
+    })?;
+    ticket.reservation = Some(reservation);
+    call_upstream(http, group, chat, ticket, prompt_estimate).await
+}
+
+fn check_content_type(req: &HttpRequest) -> Result<(), AppError> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    if ct.to_ascii_lowercase().starts_with("application/json") {
+        Ok(())
+    } else {
+        Err(AppError::invalid(format!("Unsupported content type `{ct}`: send `Content-Type: application/json`"), None))
+    }
+}
+
+async fn call_upstream(
+    http: &awc::Client,
+    group: &super::router::ModelGroup,
+    chat: ChatRequest,
+    ticket: &mut Ticket,
+    prompt_estimate: u64,
+) -> Result<Called, AppError> {
+    let now_s = Utc::now().timestamp();
+    match group.call(http, &chat, now_s).await {
+        Ok((answer, d)) => {
+            ticket.deployment = Some((d.upstream.provider.as_str(), d.index));
+            ticket.price = Some(d.price);
+            d.window.count_tokens(now_s, prompt_estimate);
+            Ok(Called { answer, include_usage: chat.include_usage, prompt_estimate })
+        }
+        Err(Failure { error, deployment }) => {
+            ticket.deployment = Some((deployment.upstream.provider.as_str(), deployment.index));
+            Err(upstream_error(&chat.model, error))
+        }
+    }
+}
+
+/// Translates a final upstream failure into the client's error (SPEC §6).
+fn upstream_error(model: &str, error: UpstreamError) -> AppError {
+    match error {
+        UpstreamError::Status { status, message, kind, retry_after } => AppError::Upstream {
+            status,
+            message: format!("{model}: {message}"),
+            error_type: kind.openai_type(),
+            retry_after_s: retry_after.map(|d| d.as_secs().max(1)),
+        },
+        UpstreamError::Timeout => AppError::GatewayTimeout(format!("{model}: the provider did not answer in time")),
+        UpstreamError::Connect(e) => AppError::BadGateway(format!("{model}: could not reach the provider ({e})")),
+        UpstreamError::Protocol(e) => AppError::BadGateway(format!("{model}: the provider sent an invalid response ({e})")),
+        UpstreamError::MissingKey => AppError::BadGateway(format!(
+            "{model}: no provider API key is configured for this model; ask the administrator to set it in config.toml"
+        )),
+        UpstreamError::InvalidRequest(m) => AppError::invalid(format!("{model}: {m}"), None),
+    }
+}

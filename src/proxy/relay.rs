@@ -1,0 +1,128 @@
+//! Relays a translated upstream stream to the client as OpenAI SSE, chunk by chunk as
+//! it arrives (never buffered), and finishes the request's ticket when the stream
+//! ends, fails, or the client goes away (the ticket's drop charges what was streamed).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+use super::sse::encode_data;
+use super::ticket::{Outcome, Ticket};
+use super::{ChatChunk, ChunkStream, Usage, UpstreamError};
+
+const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// The SSE body of one streamed response.
+pub struct Relay {
+    inner: ChunkStream,
+    ticket: Option<Ticket>,
+    include_usage: bool,
+    usage: Option<Usage>,
+    prompt_estimate: u64,
+    streamed_chars: u64,
+    text: String,
+    keep_text: bool,
+    done: bool,
+}
+
+impl Relay {
+    /// Wraps `inner`; `ticket` is finished when the stream ends.
+    pub fn new(inner: ChunkStream, ticket: Ticket, include_usage: bool, prompt_estimate: u64, keep_text: bool) -> Relay {
+        Relay { inner, ticket: Some(ticket), include_usage, usage: None, prompt_estimate, streamed_chars: 0, text: String::new(), keep_text, done: false }
+    }
+
+    fn observe(&mut self, chunk: &ChatChunk) {
+        if let Some(u) = chunk.usage {
+            self.usage = Some(u);
+        }
+        for c in &chunk.choices {
+            if let Some(t) = &c.delta.content {
+                self.streamed_chars += t.chars().count() as u64;
+                if self.keep_text && self.text.len() < 16 * 1024 {
+                    self.text.push_str(t);
+                }
+            }
+            for call in &c.delta.tool_calls {
+                self.streamed_chars += call.arguments.as_ref().map_or(0, |a| a.chars().count() as u64);
+            }
+        }
+    }
+
+    /// Usage reported by the provider, or an estimate of what was streamed when the
+    /// stream broke before the provider said.
+    fn usage_so_far(&self) -> Usage {
+        self.usage.unwrap_or(Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: self.streamed_chars.div_ceil(3),
+            ..Usage::default()
+        })
+    }
+
+    fn finish(&mut self, status: u16, error: Option<String>) {
+        let usage = self.usage_so_far();
+        let body = self.keep_text.then(|| std::mem::take(&mut self.text));
+        if let Some(mut t) = self.ticket.take() {
+            t.finish_now(Outcome { http_status: status, error, usage, response_body: body });
+        }
+    }
+}
+
+/// The SSE event for a mid-stream failure, in OpenAI's error shape.
+fn error_event(e: &UpstreamError) -> Bytes {
+    let (error_type, code) = match e {
+        UpstreamError::Status { kind, .. } => (kind.openai_type(), "upstream_error"),
+        UpstreamError::Timeout => ("api_error", "upstream_timeout"),
+        _ => ("api_error", "upstream_error"),
+    };
+    encode_data(&serde_json::json!({"error": {"message": e.to_string(), "type": error_type, "param": null, "code": code}}))
+}
+
+impl Stream for Relay {
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            match self.inner.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    self.observe(&chunk);
+                    if chunk.is_usage_only() && !self.include_usage {
+                        continue;
+                    }
+                    let json = chunk.to_openai_json(self.include_usage);
+                    return Poll::Ready(Some(Ok(encode_data(&json))));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.done = true;
+                    let status = match &e {
+                        UpstreamError::Status { status, .. } => *status,
+                        UpstreamError::Timeout => 504,
+                        _ => 502,
+                    };
+                    self.finish(status, Some(format!("stream failed: {e}")));
+                    return Poll::Ready(Some(Ok(error_event(&e))));
+                }
+                Poll::Ready(None) => {
+                    self.done = true;
+                    self.finish(200, None);
+                    return Poll::Ready(Some(Ok(Bytes::from_static(DONE))));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    /// The client went away mid-stream: dropping `inner` cancels the upstream request,
+    /// and what was streamed so far is still charged.
+    fn drop(&mut self) {
+        if self.ticket.is_some() {
+            self.finish(499, Some("the client disconnected mid-stream".into()));
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The accounting of one proxied request, from the moment it arrives until it is in
+//! the ledger. A `Ticket` collects what is known as the request advances (caller,
+//! model, deployment, reservation); finishing it settles the reservation to the real
+//! cost, counts tokens against rate limits and queues the log record. A ticket that is
+//! dropped unfinished (client gone mid-stream) still finishes, so nothing served is
+//! ever left out of the ledger.
+
+use actix_web::web;
+use chrono::Utc;
+
+use super::Usage;
+use crate::app::AppState;
+use crate::db::logs_write::LogRecord;
+use crate::domain::directory::Caller;
+use crate::domain::pricing::{ModelPrice, TokenCounts};
+use crate::domain::reservations::Reservation;
+use crate::money::Nanos;
+
+/// Largest body text kept in the log.
+const MAX_STORED_BODY: usize = 16 * 1024;
+
+/// How a request ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// HTTP status the client got (499: client went away).
+    pub http_status: u16,
+    /// Error message for failures.
+    pub error: Option<String>,
+    /// Tokens used (zero for refusals).
+    pub usage: Usage,
+    /// Response body to store, when kept.
+    pub response_body: Option<String>,
+}
+
+/// One request's accounting.
+pub struct Ticket {
+    state: web::Data<AppState>,
+    /// The request id (also the `x-request-id` header).
+    pub request_id: String,
+    start_ms: i64,
+    /// Set once the key is known.
+    pub caller: Option<Caller>,
+    /// Client-facing model name.
+    pub model: String,
+    /// Provider and deployment index, once chosen.
+    pub deployment: Option<(&'static str, usize)>,
+    /// Prices of the chosen deployment.
+    pub price: Option<ModelPrice>,
+    /// Held budget.
+    pub reservation: Option<Reservation>,
+    /// Streaming request.
+    pub stream: bool,
+    /// Request body to store, when kept.
+    pub request_body: Option<String>,
+    finished: bool,
+}
+
+/// Truncates text for storage on a char boundary.
+pub fn truncate_body(text: &str) -> String {
+    if text.len() <= MAX_STORED_BODY {
+        return text.to_string();
+    }
+    let mut end = MAX_STORED_BODY;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[truncated]", &text[..end])
+}
+
+impl Ticket {
+    /// Opens a ticket for a request that just arrived.
+    pub fn open(state: web::Data<AppState>, request_id: String) -> Ticket {
+        Ticket {
+            state,
+            request_id,
+            start_ms: Utc::now().timestamp_millis(),
+            caller: None,
+            model: String::new(),
+            deployment: None,
+            price: None,
+            reservation: None,
+            stream: false,
+            request_body: None,
+            finished: false,
+        }
+    }
+
+    /// Cost of `usage` at the chosen deployment's prices.
+    pub fn cost_of(&self, usage: &Usage) -> Nanos {
+        self.price.map_or(Nanos::ZERO, |p| p.cost(counts(usage)))
+    }
+
+    /// What the key has left after this request, when it has a budget.
+    pub fn key_remaining(&self) -> Option<Nanos> {
+        let caller = self.caller.as_ref()?;
+        let limit = crate::domain::reservations::limits_of(caller).into_iter().find(|l| l.kind == "key")?;
+        let standing = self.state.budgets.standing(&limit, Utc::now());
+        Some(limit.limit.saturating_sub(standing.spent).saturating_sub(standing.reserved))
+    }
+
+    /// Settles and builds the log record; returns it with the charged cost.
+    fn settle(&mut self, outcome: Outcome) -> (LogRecord, Nanos) {
+        self.finished = true;
+        let now = Utc::now();
+        let cost = self.cost_of(&outcome.usage);
+        if let (Some(r), Some(caller)) = (self.reservation.take(), self.caller.as_ref()) {
+            self.state.budgets.settle(r, cost, caller, now);
+        }
+        if let Some(caller) = self.caller.as_ref() {
+            let entities = super::handler::limited_entities(caller);
+            self.state.rate_limits.count_tokens(&entities, now.timestamp(), outcome.usage.total());
+        }
+        let (provider, deployment) = self.deployment.map_or(("", -1), |(p, d)| (p, d as i64));
+        let caller = self.caller.as_ref();
+        let record = LogRecord {
+            request_id: self.request_id.clone(),
+            start_ms: self.start_ms,
+            end_ms: now.timestamp_millis(),
+            key_id: caller.map_or(0, |c| c.key.id),
+            user_id: caller.and_then(|c| c.key.user_id).unwrap_or(0),
+            team_id: caller.and_then(|c| c.key.team_id).unwrap_or(0),
+            model: self.model.clone(),
+            provider: provider.to_string(),
+            deployment,
+            success: (200..300).contains(&outcome.http_status),
+            http_status: outcome.http_status,
+            error: outcome.error,
+            prompt_tokens: outcome.usage.prompt_tokens,
+            completion_tokens: outcome.usage.completion_tokens,
+            cached_tokens: outcome.usage.cached_tokens,
+            cost: cost.0,
+            stream: self.stream,
+            request_body: self.request_body.take(),
+            response_body: outcome.response_body.map(|b| truncate_body(&b)),
+        };
+        (record, cost)
+    }
+
+    /// Finishes the request, waiting for room in the ledger queue. Returns the cost
+    /// and what the key has left afterwards (when it has a budget).
+    pub async fn finish(mut self, outcome: Outcome) -> (Nanos, Option<Nanos>) {
+        let (record, cost) = self.settle(outcome);
+        let remaining = self.key_remaining();
+        self.state.ledger.record(record).await;
+        (cost, remaining)
+    }
+
+    /// Finishes from synchronous code (end of a stream).
+    pub fn finish_now(&mut self, outcome: Outcome) {
+        if self.finished {
+            return;
+        }
+        let (record, _) = self.settle(outcome);
+        self.state.ledger.record_detached(record);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.finish_now(Outcome {
+                http_status: 499,
+                error: Some("the client closed the connection before the response completed".into()),
+                usage: Usage::default(),
+                response_body: None,
+            });
+        }
+    }
+}
+
+/// Usage as pricing counts it.
+pub fn counts(u: &Usage) -> TokenCounts {
+    TokenCounts {
+        prompt: u.prompt_tokens,
+        completion: u.completion_tokens,
+        cached_read: u.cached_tokens,
+        cache_write: u.cache_creation_tokens,
+    }
+}
