@@ -347,8 +347,11 @@ mod tests {
     }
 
     async fn run(parts: &[&'static str]) -> Vec<Result<String, String>> {
-        let body =
-            futures_util::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p.as_bytes()))));
+        let parts: Vec<Result<Bytes, PayloadError>> = parts
+            .iter()
+            .map(|p| Ok(Bytes::from_static(p.as_bytes())))
+            .collect();
+        let body = futures_util::stream::iter(parts);
         let key = Some("sk-secret-key".to_string());
         let stream = event_stream(body, Echo { done: false }, Duration::from_secs(5), key);
         stream
