@@ -9,6 +9,8 @@
 pub mod anthropic;
 pub mod gemini;
 mod http;
+#[cfg(test)]
+mod http_tests;
 mod messages;
 pub mod mistral;
 pub mod openai;
