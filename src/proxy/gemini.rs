@@ -17,39 +17,18 @@ use super::anthropic::{parse_arguments, parse_data_url};
 use super::http::{self, mint_id, parse_event, unix_now, ErrorDetail, EventTranslator};
 use super::openai::put;
 use super::sse::SseEvent;
+use super::types::Tool;
 use super::types::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Content, ContentPart, Delta,
     FinishReason, Message, ResponseMessage, Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 use super::{ChunkStream, Provider, Upstream, UpstreamError, UpstreamErrorKind};
+use schema::{clean_schema, has_properties};
 
 /// Added to `api_base` unless it already names a version.
 const API_VERSION: &str = "/v1beta";
 /// Gemini accepts at most this many stop sequences.
 const MAX_STOP_SEQUENCES: usize = 5;
-/// Schema keys Gemini's OpenAPI subset accepts; anything else is stripped.
-const SCHEMA_KEYS: &[&str] = &[
-    "type",
-    "format",
-    "title",
-    "description",
-    "nullable",
-    "enum",
-    "maxItems",
-    "minItems",
-    "required",
-    "minProperties",
-    "maxProperties",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "example",
-    "propertyOrdering",
-    "default",
-    "minimum",
-    "maximum",
-];
-
 /// The Gemini adapter.
 pub(crate) struct Gemini;
 
@@ -105,17 +84,10 @@ async fn send(
 fn to_wire(req: &ChatRequest) -> Result<Value, UpstreamError> {
     let mut body = Map::new();
     body.insert("contents".into(), wire_contents(&req.messages)?.into());
-    let system: Vec<String> = req
-        .messages
-        .iter()
-        .filter(|m| m.role.is_instruction())
-        .filter_map(|m| m.content.as_ref().map(Content::text))
-        .filter(|t| !t.is_empty())
-        .collect();
-    if !system.is_empty() {
+    if let Some(system) = system(&req.messages) {
         body.insert(
             "systemInstruction".into(),
-            json!({"parts": [{"text": system.join("\n\n")}]}),
+            json!({"parts": [{"text": system}]}),
         );
     }
     let config = generation_config(req);
@@ -123,20 +95,7 @@ fn to_wire(req: &ChatRequest) -> Result<Value, UpstreamError> {
         body.insert("generationConfig".into(), config.into());
     }
     if !req.tools.is_empty() {
-        let decls: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut d = json!({"name": t.name});
-                if let Some(desc) = &t.description {
-                    d["description"] = desc.clone().into();
-                }
-                if let Some(p) = t.parameters.as_ref().filter(|p| has_properties(p)) {
-                    d["parameters"] = clean_schema(p);
-                }
-                d
-            })
-            .collect();
+        let decls: Vec<Value> = req.tools.iter().map(function_declaration).collect();
         body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
         put(
             &mut body,
@@ -145,6 +104,28 @@ fn to_wire(req: &ChatRequest) -> Result<Value, UpstreamError> {
         );
     }
     Ok(Value::Object(body))
+}
+
+/// Instructions joined for `systemInstruction`.
+fn system(messages: &[Message]) -> Option<String> {
+    let parts: Vec<String> = messages
+        .iter()
+        .filter(|m| m.role.is_instruction())
+        .filter_map(|m| m.content.as_ref().map(Content::text))
+        .filter(|t| !t.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
+fn function_declaration(t: &Tool) -> Value {
+    let mut d = json!({"name": t.name});
+    if let Some(desc) = &t.description {
+        d["description"] = desc.clone().into();
+    }
+    if let Some(p) = t.parameters.as_ref().filter(|p| has_properties(p)) {
+        d["parameters"] = clean_schema(p);
+    }
+    d
 }
 
 fn generation_config(req: &ChatRequest) -> Map<String, Value> {
@@ -179,50 +160,6 @@ fn generation_config(req: &ChatRequest) -> Map<String, Value> {
         _ => {}
     }
     c
-}
-
-fn has_properties(schema: &Value) -> bool {
-    schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .is_some_and(|p| !p.is_empty())
-}
-
-/// Keep only what Gemini's schema subset accepts; `["string","null"]` types become
-/// `nullable`, a string `const` becomes a one-value `enum`.
-fn clean_schema(v: &Value) -> Value {
-    let Value::Object(obj) = v else {
-        return v.clone();
-    };
-    let mut out = Map::new();
-    for (k, val) in obj {
-        match (k.as_str(), val) {
-            ("properties", Value::Object(props)) if !props.is_empty() => {
-                let props: Map<String, Value> = props
-                    .iter()
-                    .map(|(n, s)| (n.clone(), clean_schema(s)))
-                    .collect();
-                out.insert(k.clone(), props.into());
-            }
-            ("items", _) => _ = out.insert(k.clone(), clean_schema(val)),
-            ("anyOf", Value::Array(list)) => {
-                _ = out.insert(k.clone(), list.iter().map(clean_schema).collect())
-            }
-            ("type", Value::Array(types)) => {
-                let first = types.iter().find(|t| t.as_str() != Some("null"));
-                put(&mut out, "type", first.cloned());
-                if types.iter().any(|t| t.as_str() == Some("null")) {
-                    out.insert("nullable".into(), true.into());
-                }
-            }
-            ("const", Value::String(_)) if !obj.contains_key("enum") => {
-                _ = out.insert("enum".into(), json!([val]))
-            }
-            (key, _) if SCHEMA_KEYS.contains(&key) => _ = out.insert(k.clone(), val.clone()),
-            _ => {}
-        }
-    }
-    Value::Object(out)
 }
 
 fn tool_config(c: &ToolChoice) -> Value {
@@ -387,7 +324,7 @@ fn candidate_choice(position: usize, c: Candidate) -> Choice {
         })
         .collect();
     let finish_reason = finish_reason(c.finish_reason.as_deref(), !tool_calls.is_empty());
-    let content = (!(text.is_empty() && !tool_calls.is_empty())).then_some(text);
+    let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
     Choice {
         index: c.index.unwrap_or(position as u32),
         message: ResponseMessage {
@@ -424,156 +361,9 @@ fn finish_reason(r: Option<&str>, has_calls: bool) -> FinishReason {
     }
 }
 
-/// Per-stream state: ids, tool index, whether a finish was seen, the latest usage.
-struct StreamState {
-    id: Option<String>,
-    created: u64,
-    model: String,
-    started: bool,
-    tools: u32,
-    finished: bool,
-    usage: Option<Usage>,
-}
-
-impl StreamState {
-    fn new(model: &str) -> StreamState {
-        StreamState {
-            id: None,
-            created: unix_now(),
-            model: model.into(),
-            started: false,
-            tools: 0,
-            finished: false,
-            usage: None,
-        }
-    }
-
-    fn chunk(&self, index: u32, delta: Delta, finish_reason: Option<FinishReason>) -> ChatChunk {
-        let id = self.id.as_deref().unwrap_or_default();
-        ChatChunk::single(
-            id,
-            self.created,
-            &self.model,
-            ChunkChoice {
-                index,
-                delta,
-                finish_reason,
-            },
-        )
-    }
-
-    fn candidate(&mut self, position: usize, c: Candidate, out: &mut Vec<ChatChunk>) {
-        let index = c.index.unwrap_or(position as u32);
-        let (text, calls) = split_parts(c.content.map(|c| c.parts).unwrap_or_default());
-        let tool_calls: Vec<ToolCallDelta> = calls
-            .into_iter()
-            .map(|(name, args)| {
-                self.tools += 1;
-                ToolCallDelta {
-                    index: self.tools - 1,
-                    id: Some(mint_id("call_")),
-                    name: Some(name),
-                    arguments: Some(args),
-                }
-            })
-            .collect();
-        if !text.is_empty() || !tool_calls.is_empty() {
-            let content = (!text.is_empty()).then_some(text);
-            out.push(self.chunk(
-                index,
-                Delta {
-                    content,
-                    tool_calls,
-                    ..Delta::default()
-                },
-                None,
-            ));
-        }
-        if let Some(reason) = c.finish_reason {
-            self.finished = true;
-            out.push(self.chunk(
-                index,
-                Delta::default(),
-                Some(finish_reason(Some(&reason), self.tools > 0)),
-            ));
-        }
-    }
-}
-
-impl EventTranslator for StreamState {
-    fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError> {
-        let v: Value = parse_event(&ev.data)?;
-        if v.get("error").is_some() {
-            let status = v
-                .pointer("/error/code")
-                .and_then(Value::as_u64)
-                .and_then(|c| u16::try_from(c).ok());
-            return Err(http::status_error(
-                status.unwrap_or(500),
-                error_from_wire(500, ev.data.as_bytes()),
-                None,
-            ));
-        }
-        let resp: GenerateResponse = serde_json::from_value(v)
-            .map_err(|e| UpstreamError::Protocol(format!("bad chunk: {e}")))?;
-        self.id = self
-            .id
-            .take()
-            .or(resp.response_id)
-            .or_else(|| Some(mint_id("chatcmpl-")));
-        self.model = resp
-            .model_version
-            .unwrap_or(std::mem::take(&mut self.model));
-        self.usage = resp
-            .usage_metadata
-            .as_ref()
-            .map(WireUsage::canonical)
-            .or(self.usage);
-        let mut out = Vec::new();
-        if !self.started {
-            self.started = true;
-            out.push(self.chunk(
-                0,
-                Delta {
-                    role: Some(Role::Assistant),
-                    content: Some(String::new()),
-                    ..Delta::default()
-                },
-                None,
-            ));
-        }
-        if resp.candidates.is_empty()
-            && resp
-                .prompt_feedback
-                .is_some_and(|f| f.block_reason.is_some())
-        {
-            self.finished = true;
-            out.push(self.chunk(0, Delta::default(), Some(FinishReason::ContentFilter)));
-        }
-        for (i, c) in resp.candidates.into_iter().enumerate() {
-            self.candidate(i, c, &mut out);
-        }
-        Ok(out)
-    }
-
-    fn is_done(&self) -> bool {
-        false
-    }
-
-    fn finish(&mut self) -> Result<Vec<ChatChunk>, UpstreamError> {
-        if !self.finished {
-            return Err(UpstreamError::Protocol(
-                "the stream ended without a finishReason".into(),
-            ));
-        }
-        let id = self.id.clone().unwrap_or_default();
-        Ok(self
-            .usage
-            .map(|u| ChatChunk::usage_only(&id, self.created, &self.model, u))
-            .into_iter()
-            .collect())
-    }
-}
+mod schema;
+mod stream;
+use stream::StreamState;
 
 /// `{"error":{code,message,status,details}}` (also inside a one-element array);
 /// `API_KEY_INVALID` is an auth failure despite its 400, `RetryInfo` gives a delay.

@@ -63,7 +63,8 @@ fn message(i: usize, v: &Value) -> Result<Message, RequestError> {
             ))
         }
     };
-    if content.is_none() && !(role == Role::Assistant && !tool_calls.is_empty()) {
+    let calls_tools = role == Role::Assistant && !tool_calls.is_empty();
+    if content.is_none() && !calls_tools {
         let what = format!("messages[{i}] ({}) must have 'content'", role.as_str());
         return Err(RequestError::param(at("content"), what));
     }
