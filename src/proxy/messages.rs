@@ -47,22 +47,7 @@ fn message(i: usize, v: &Value) -> Result<Message, RequestError> {
     })?;
     let role = role(obj, &at("role"))?;
     let content = content(obj.get("content"), &at("content"))?;
-    let tool_calls = match (role, obj.get("tool_calls")) {
-        (Role::Assistant, Some(Value::Array(calls))) => tool_calls(calls, &at("tool_calls"))?,
-        (_, None | Some(Value::Null)) => Vec::new(),
-        (Role::Assistant, Some(_)) => {
-            return Err(RequestError::param(
-                at("tool_calls"),
-                "'tool_calls' must be an array",
-            ))
-        }
-        (_, Some(_)) => {
-            return Err(RequestError::param(
-                at("tool_calls"),
-                "only assistant messages can have 'tool_calls'",
-            ))
-        }
-    };
+    let tool_calls = message_tool_calls(role, obj.get("tool_calls"), &at("tool_calls"))?;
     let calls_tools = role == Role::Assistant && !tool_calls.is_empty();
     if content.is_none() && !calls_tools {
         let what = format!("messages[{i}] ({}) must have 'content'", role.as_str());
@@ -82,6 +67,25 @@ fn message(i: usize, v: &Value) -> Result<Message, RequestError> {
         tool_calls,
         tool_call_id,
     })
+}
+
+/// `tool_calls`: only on assistant messages, an array when present.
+fn message_tool_calls(
+    role: Role,
+    v: Option<&Value>,
+    param: &str,
+) -> Result<Vec<ToolCall>, RequestError> {
+    match (role, v) {
+        (Role::Assistant, Some(Value::Array(calls))) => tool_calls(calls, param),
+        (_, None | Some(Value::Null)) => Ok(Vec::new()),
+        (Role::Assistant, Some(_)) => {
+            Err(RequestError::param(param, "'tool_calls' must be an array"))
+        }
+        (_, Some(_)) => Err(RequestError::param(
+            param,
+            "only assistant messages can have 'tool_calls'",
+        )),
+    }
 }
 
 fn role(obj: &Map<String, Value>, param: &str) -> Result<Role, RequestError> {

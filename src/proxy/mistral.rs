@@ -101,7 +101,6 @@ fn to_wire(up: &Upstream, req: &ChatRequest, stream: bool) -> Value {
 
 /// One leading system message, then the conversation; a final assistant turn is a prefix.
 fn wire_messages(messages: &[Message]) -> Vec<Value> {
-    let text = |m: &Message| m.content.as_ref().map(Content::text).unwrap_or_default();
     let system: Vec<String> = messages
         .iter()
         .filter(|m| m.role.is_instruction())
@@ -116,22 +115,9 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
         out.push(match m.role {
             Role::Assistant => {
                 names.extend(m.tool_calls.iter().map(|c| (c.id.as_str(), c.name.as_str())));
-                let mut msg = json!({"role": "assistant", "content": text(m)});
-                if !m.tool_calls.is_empty() {
-                    msg["tool_calls"] = m.tool_calls.iter().map(|c| tool_call_json(c, &mistral_id(&c.id))).collect();
-                }
-                msg
+                assistant_message(m)
             }
-            Role::Tool => {
-                let id = m.tool_call_id.as_deref().unwrap_or_default();
-                let name = names.iter().find(|(i, _)| *i == id).map(|(_, n)| *n).or(m.name.as_deref());
-                let mut msg = Map::new();
-                msg.insert("role".into(), "tool".into());
-                msg.insert("content".into(), text(m).into());
-                msg.insert("tool_call_id".into(), mistral_id(id).into());
-                put(&mut msg, "name", name.map(Value::from));
-                Value::Object(msg)
-            }
+            Role::Tool => tool_message(m, &names),
             _ => json!({"role": "user", "content": m.content.as_ref().map_or(Value::Null, content_json)}),
         });
     }
@@ -142,6 +128,38 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
         last["prefix"] = true.into();
     }
     out
+}
+
+fn text(m: &Message) -> String {
+    m.content.as_ref().map(Content::text).unwrap_or_default()
+}
+
+fn assistant_message(m: &Message) -> Value {
+    let mut msg = json!({"role": "assistant", "content": text(m)});
+    if !m.tool_calls.is_empty() {
+        msg["tool_calls"] = m
+            .tool_calls
+            .iter()
+            .map(|c| tool_call_json(c, &mistral_id(&c.id)))
+            .collect();
+    }
+    msg
+}
+
+/// `{role, content, tool_call_id, name}`; the name comes from the answered call.
+fn tool_message(m: &Message, names: &[(&str, &str)]) -> Value {
+    let id = m.tool_call_id.as_deref().unwrap_or_default();
+    let name = names
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, n)| *n)
+        .or(m.name.as_deref());
+    let mut msg = Map::new();
+    msg.insert("role".into(), "tool".into());
+    msg.insert("content".into(), text(m).into());
+    msg.insert("tool_call_id".into(), mistral_id(id).into());
+    put(&mut msg, "name", name.map(Value::from));
+    Value::Object(msg)
 }
 
 /// A valid Mistral id (9 alphanumerics) unchanged; anything else hashed to one.

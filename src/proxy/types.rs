@@ -329,6 +329,25 @@ pub struct Delta {
     pub tool_calls: Vec<ToolCallDelta>,
 }
 
+impl Delta {
+    /// The first delta of a stream: role `assistant`, empty content.
+    pub fn start() -> Delta {
+        Delta {
+            role: Some(Role::Assistant),
+            content: Some(String::new()),
+            tool_calls: Vec::new(),
+        }
+    }
+
+    /// A text fragment.
+    pub fn text(text: String) -> Delta {
+        Delta {
+            content: Some(text),
+            ..Delta::default()
+        }
+    }
+}
+
 /// A fragment of a tool call: id and name come with the first fragment only.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ToolCallDelta {

@@ -59,13 +59,7 @@ impl StreamState {
 
     fn block_start(&mut self, index: u64, block: Block) -> Vec<ChatChunk> {
         match block {
-            Block::Text { text } if !text.is_empty() => self.chunk(
-                Delta {
-                    content: Some(text),
-                    ..Delta::default()
-                },
-                None,
-            ),
+            Block::Text { text } if !text.is_empty() => self.chunk(Delta::text(text), None),
             Block::ToolUse { id, name, .. } => {
                 self.tools.push((index, self.tools.len() as u32));
                 let header = ToolCallDelta {
@@ -80,15 +74,22 @@ impl StreamState {
         }
     }
 
+    fn message_delta(&mut self, delta: StopDelta, usage: WireUsage) -> Vec<ChatChunk> {
+        if usage.input_tokens > 0 {
+            // Newer API versions repeat the (cumulative) prompt figures here.
+            self.usage = usage.canonical();
+        }
+        self.usage.completion_tokens = usage.output_tokens;
+        let finish = delta
+            .stop_reason
+            .as_deref()
+            .map_or(FinishReason::Stop, finish_reason);
+        self.chunk(Delta::default(), Some(finish))
+    }
+
     fn block_delta(&self, index: u64, delta: BlockDelta) -> Vec<ChatChunk> {
         match delta {
-            BlockDelta::TextDelta { text } => self.chunk(
-                Delta {
-                    content: Some(text),
-                    ..Delta::default()
-                },
-                None,
-            ),
+            BlockDelta::TextDelta { text } => self.chunk(Delta::text(text), None),
             BlockDelta::InputJsonDelta { partial_json } if !partial_json.is_empty() => self
                 .tool_delta(
                     index,
@@ -109,32 +110,14 @@ impl EventTranslator for StreamState {
             Event::MessageStart { message } => {
                 (self.id, self.model, self.usage) =
                     (message.id, message.model, message.usage.canonical());
-                self.chunk(
-                    Delta {
-                        role: Some(Role::Assistant),
-                        content: Some(String::new()),
-                        ..Delta::default()
-                    },
-                    None,
-                )
+                self.chunk(Delta::start(), None)
             }
             Event::ContentBlockStart {
                 index,
                 content_block,
             } => self.block_start(index, content_block),
             Event::ContentBlockDelta { index, delta } => self.block_delta(index, delta),
-            Event::MessageDelta { delta, usage } => {
-                if usage.input_tokens > 0 {
-                    // Newer API versions repeat the (cumulative) prompt figures here.
-                    self.usage = usage.canonical();
-                }
-                self.usage.completion_tokens = usage.output_tokens;
-                let finish = delta
-                    .stop_reason
-                    .as_deref()
-                    .map_or(FinishReason::Stop, finish_reason);
-                self.chunk(Delta::default(), Some(finish))
-            }
+            Event::MessageDelta { delta, usage } => self.message_delta(delta, usage),
             Event::MessageStop => {
                 self.done = true;
                 Vec::new()

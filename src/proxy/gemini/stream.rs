@@ -41,6 +41,23 @@ impl StreamState {
         )
     }
 
+    /// Keep the first id, the latest model version and the latest (running) usage.
+    fn remember(&mut self, resp: &GenerateResponse) {
+        if self.id.is_none() {
+            self.id = Some(
+                resp.response_id
+                    .clone()
+                    .unwrap_or_else(|| mint_id("chatcmpl-")),
+            );
+        }
+        if let Some(version) = &resp.model_version {
+            self.model = version.clone();
+        }
+        if let Some(usage) = &resp.usage_metadata {
+            self.usage = Some(usage.canonical());
+        }
+    }
+
     fn candidate(&mut self, position: usize, c: Candidate, out: &mut Vec<ChatChunk>) {
         let index = c.index.unwrap_or(position as u32);
         let (text, calls) = split_parts(c.content.map(|c| c.parts).unwrap_or_default());
@@ -83,43 +100,15 @@ impl EventTranslator for StreamState {
     fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError> {
         let v: Value = parse_event(&ev.data)?;
         if v.get("error").is_some() {
-            let status = v
-                .pointer("/error/code")
-                .and_then(Value::as_u64)
-                .and_then(|c| u16::try_from(c).ok());
-            return Err(http::status_error(
-                status.unwrap_or(500),
-                error_from_wire(500, ev.data.as_bytes()),
-                None,
-            ));
+            return Err(stream_error(&v, &ev.data));
         }
         let resp: GenerateResponse = serde_json::from_value(v)
             .map_err(|e| UpstreamError::Protocol(format!("bad chunk: {e}")))?;
-        self.id = self
-            .id
-            .take()
-            .or(resp.response_id)
-            .or_else(|| Some(mint_id("chatcmpl-")));
-        self.model = resp
-            .model_version
-            .unwrap_or(std::mem::take(&mut self.model));
-        self.usage = resp
-            .usage_metadata
-            .as_ref()
-            .map(WireUsage::canonical)
-            .or(self.usage);
+        self.remember(&resp);
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
-            out.push(self.chunk(
-                0,
-                Delta {
-                    role: Some(Role::Assistant),
-                    content: Some(String::new()),
-                    ..Delta::default()
-                },
-                None,
-            ));
+            out.push(self.chunk(0, Delta::start(), None));
         }
         if resp.candidates.is_empty()
             && resp
@@ -152,4 +141,17 @@ impl EventTranslator for StreamState {
             .into_iter()
             .collect())
     }
+}
+
+/// An in-stream `{"error":{code,…}}`: a status error with Gemini's code.
+fn stream_error(v: &Value, data: &str) -> UpstreamError {
+    let code = v
+        .pointer("/error/code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok());
+    http::status_error(
+        code.unwrap_or(500),
+        error_from_wire(500, data.as_bytes()),
+        None,
+    )
 }
