@@ -53,14 +53,40 @@ fn serve(path: &Path, demo: bool) -> Result<(), CommandError> {
     config.admin.bootstrap_password = std::env::var("TOLLGATE_ADMIN_PASSWORD")
         .ok()
         .filter(|p| !p.is_empty());
-    let _ = demo;
     actix_web::rt::System::new().block_on(async move {
+        if demo {
+            let sim = Simulator::new(SimulatorConfig::default());
+            let (addr, server) = sim.bind("127.0.0.1:0").map_err(err)?;
+            actix_web::rt::spawn(server);
+            crate::demo::route_demo_models(&mut config, addr);
+            eprintln!(
+                "Demo mode: {} answer from the built-in simulator at http://{addr} (replies are marked simulated)",
+                crate::demo::DEMO_MODELS.join(", ")
+            );
+        }
         let app = crate::App::build(config).await.map_err(err)?;
         eprintln!(
             "Tollgate listening on http://{}  (admin pages: http://{}/login)",
             app.addr, app.addr
         );
-        app.server.await.map_err(err)
+        let state = app.state.clone();
+        let result = app.server.await.map_err(err);
+        // The server stopped accepting and finished in-flight requests: drain the ledger.
+        web::block(move || state.ledger.shutdown()).await.map_err(err)?;
+        eprintln!("Tollgate stopped; every recorded request is in the ledger.");
+        result
+    })
+}
+
+fn mock_upstream(listen: &str) -> Result<(), CommandError> {
+    actix_web::rt::System::new().block_on(async move {
+        let sim = Simulator::new(SimulatorConfig::default());
+        let (addr, server) = sim.bind(listen).map_err(err)?;
+        eprintln!(
+            "Provider simulator on http://{addr}: /openai/v1, /anthropic, /gemini, /mistral/v1 (key: {})",
+            crate::simulator::DEFAULT_API_KEY
+        );
+        server.await.map_err(err)
     })
 }
 

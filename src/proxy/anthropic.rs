@@ -1,0 +1,389 @@
+//! Anthropic Messages API adapter (PROVIDERS.md §1-§7).
+//!
+//! Instructions move to top-level `system`, tool calls become `tool_use` blocks and tool
+//! messages one user message of `tool_result` blocks, consecutive same-role turns are
+//! merged, and `max_tokens` is always sent. Streams translate Anthropic's typed events
+//! (running tool index, cumulative output tokens) into OpenAI chunks.
+
+use awc::Client;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::http::{self, parse_event, unix_now, ErrorDetail, EventTranslator};
+use super::openai::put;
+use super::sse::SseEvent;
+use super::types::{
+    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Content, ContentPart, Delta,
+    FinishReason, Message, ResponseMessage, Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
+};
+use super::{ChunkStream, Provider, Upstream, UpstreamError};
+
+/// Required on every call.
+const VERSION: &str = "2023-06-01";
+/// `max_tokens` when the client gives none (never above the model's cap).
+const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// The Anthropic adapter.
+pub(crate) struct Anthropic;
+
+impl Provider for Anthropic {
+    async fn complete(
+        &self,
+        http: &Client,
+        up: &Upstream,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, UpstreamError> {
+        let resp = send(http, up, &to_wire(up, req, false)?).await?;
+        Ok(from_wire(resp.json().await?))
+    }
+
+    async fn stream(
+        &self,
+        http: &Client,
+        up: &Upstream,
+        req: &ChatRequest,
+    ) -> Result<ChunkStream, UpstreamError> {
+        let resp = send(http, up, &to_wire(up, req, true)?).await?;
+        Ok(resp.events(StreamState::new(&up.model_id)))
+    }
+}
+
+async fn send(http: &Client, up: &Upstream, body: &Value) -> Result<http::Response, UpstreamError> {
+    let key = http::api_key(up)?;
+    let base = up.api_base.trim_end_matches('/');
+    let url = if base.ends_with("/v1") {
+        format!("{base}/messages")
+    } else {
+        format!("{base}/v1/messages")
+    };
+    let headers = [("x-api-key", key), ("anthropic-version", VERSION)];
+    http::post(http, up, &url, &headers, body, error_from_wire).await
+}
+
+/// The `max_tokens` sent for `model`: the request's, capped, or the default.
+pub(crate) fn max_tokens(model: &str, requested: Option<u32>) -> u32 {
+    match (requested, output_cap(model)) {
+        (Some(r), Some(cap)) => r.min(cap),
+        (Some(r), None) => r,
+        (None, cap) => cap.map_or(DEFAULT_MAX_TOKENS, |c| c.min(DEFAULT_MAX_TOKENS)),
+    }
+}
+
+/// Output-token cap by model family; `None` when the family is unknown.
+fn output_cap(model: &str) -> Option<u32> {
+    let m = model.to_ascii_lowercase();
+    if ["sonnet-4", "opus-4", "haiku-4"]
+        .iter()
+        .any(|f| m.contains(f))
+    {
+        Some(64_000)
+    } else if ["claude-3-5", "claude-3-7", "3-5-haiku", "haiku-3-5"]
+        .iter()
+        .any(|f| m.contains(f))
+    {
+        Some(8192)
+    } else if m.contains("claude-3") {
+        Some(4096)
+    } else {
+        None
+    }
+}
+
+/// The Messages API body, from an allowlist.
+fn to_wire(up: &Upstream, req: &ChatRequest, stream: bool) -> Result<Value, UpstreamError> {
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(UpstreamError::InvalidRequest(
+            "Anthropic models return a single choice: 'n' must be 1".into(),
+        ));
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), up.model_id.clone().into());
+    body.insert(
+        "max_tokens".into(),
+        max_tokens(&up.model_id, req.max_tokens).into(),
+    );
+    body.insert("messages".into(), wire_messages(&req.messages)?.into());
+    put(&mut body, "system", system(&req.messages).map(Value::from));
+    put(
+        &mut body,
+        "temperature",
+        req.temperature.map(|t| (t / 2.0).clamp(0.0, 1.0).into()),
+    );
+    put(&mut body, "top_p", req.top_p.map(Value::from));
+    if !req.stop.is_empty() {
+        body.insert("stop_sequences".into(), req.stop.clone().into());
+    }
+    put(
+        &mut body,
+        "metadata",
+        req.user.as_ref().map(|u| json!({"user_id": u})),
+    );
+    if !req.tools.is_empty() {
+        body.insert("tools".into(), wire_tools(req));
+        put(
+            &mut body,
+            "tool_choice",
+            req.tool_choice.as_ref().map(wire_tool_choice),
+        );
+    }
+    if stream {
+        body.insert("stream".into(), true.into());
+    }
+    Ok(Value::Object(body))
+}
+
+/// Instructions (`system` / `developer`) joined for the top-level `system`.
+fn system(messages: &[Message]) -> Option<String> {
+    let parts: Vec<String> = messages
+        .iter()
+        .filter(|m| m.role.is_instruction())
+        .filter_map(text)
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
+fn wire_tools(req: &ChatRequest) -> Value {
+    req.tools
+        .iter()
+        .map(|t| {
+            let schema = t
+                .parameters
+                .clone()
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+            let mut tool = json!({"name": t.name, "input_schema": schema});
+            if let Some(d) = &t.description {
+                tool["description"] = d.clone().into();
+            }
+            tool
+        })
+        .collect()
+}
+
+fn text(m: &Message) -> Option<String> {
+    m.content
+        .as_ref()
+        .map(Content::text)
+        .filter(|t| !t.is_empty())
+}
+
+fn wire_tool_choice(c: &ToolChoice) -> Value {
+    match c {
+        ToolChoice::Auto => json!({"type": "auto"}),
+        ToolChoice::None => json!({"type": "none"}),
+        ToolChoice::Required => json!({"type": "any"}),
+        ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
+    }
+}
+
+/// user/assistant turns of content blocks, same-role turns merged, starting with user.
+fn wire_messages(messages: &[Message]) -> Result<Vec<Value>, UpstreamError> {
+    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
+    for m in messages {
+        let (role, blocks) = match m.role {
+            Role::System | Role::Developer => continue,
+            Role::User => ("user", user_blocks(m)),
+            Role::Assistant => ("assistant", assistant_blocks(m)?),
+            Role::Tool => ("user", vec![tool_result(m)]),
+        };
+        match turns.last_mut() {
+            _ if blocks.is_empty() => {}
+            Some((r, b)) if *r == role => b.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    if turns.first().map(|(r, _)| *r) != Some("user") {
+        return Err(UpstreamError::InvalidRequest(
+            "Anthropic models need the conversation to start with a non-empty user message".into(),
+        ));
+    }
+    if let Some(("assistant", blocks)) = turns.last_mut() {
+        // A final assistant prefill must not end with whitespace.
+        if let Some(Value::String(t)) = blocks.last_mut().and_then(|b| b.get_mut("text")) {
+            *t = t.trim_end().to_string();
+        }
+    }
+    Ok(turns
+        .into_iter()
+        .map(|(role, content)| json!({"role": role, "content": content}))
+        .collect())
+}
+
+fn user_blocks(m: &Message) -> Vec<Value> {
+    let text_block = |t: &str| (!t.is_empty()).then(|| json!({"type": "text", "text": t}));
+    match &m.content {
+        None => Vec::new(),
+        Some(Content::Text(t)) => text_block(t).into_iter().collect(),
+        Some(Content::Parts(parts)) => parts
+            .iter()
+            .filter_map(|p| match p {
+                ContentPart::Text(t) => text_block(t),
+                ContentPart::Image { url, .. } => Some(image_block(url)),
+            })
+            .collect(),
+    }
+}
+
+fn image_block(url: &str) -> Value {
+    match parse_data_url(url) {
+        Some((media_type, data)) => {
+            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
+        }
+        None => json!({"type": "image", "source": {"type": "url", "url": url}}),
+    }
+}
+
+/// `data:<mime>;base64,<data>` → (mime, data).
+pub(super) fn parse_data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let mime = meta.strip_suffix(";base64")?;
+    Some((mime, data))
+}
+
+fn assistant_blocks(m: &Message) -> Result<Vec<Value>, UpstreamError> {
+    let mut blocks: Vec<Value> = text(m)
+        .map(|t| json!({"type": "text", "text": t}))
+        .into_iter()
+        .collect();
+    for call in &m.tool_calls {
+        let input = parse_arguments(&call.arguments)?;
+        blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
+    }
+    Ok(blocks)
+}
+
+/// A tool call's `arguments` string as the JSON object providers want.
+pub(super) fn parse_arguments(arguments: &str) -> Result<Value, UpstreamError> {
+    if arguments.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(UpstreamError::InvalidRequest(format!(
+            "tool call arguments must be a JSON object, got: {arguments}"
+        ))),
+    }
+}
+
+fn tool_result(m: &Message) -> Value {
+    let mut block = json!({"type": "tool_result", "tool_use_id": m.tool_call_id});
+    if let Some(t) = text(m) {
+        block["content"] = t.into();
+    }
+    block
+}
+
+/// Read a Messages API response.
+fn from_wire(msg: MessageResponse) -> ChatResponse {
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for block in msg.content {
+        match block {
+            Block::Text { text: t } => text.push_str(&t),
+            Block::ToolUse { id, name, input } => tool_calls.push(ToolCall {
+                id,
+                name,
+                arguments: input.to_string(),
+            }),
+            Block::Other => {}
+        }
+    }
+    let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
+    let finish_reason = msg
+        .stop_reason
+        .as_deref()
+        .map_or(FinishReason::Stop, finish_reason);
+    ChatResponse {
+        id: msg.id,
+        created: unix_now(),
+        model: msg.model,
+        choices: vec![Choice {
+            index: 0,
+            message: ResponseMessage {
+                content,
+                tool_calls,
+            },
+            finish_reason,
+        }],
+        usage: msg.usage.canonical(),
+    }
+}
+
+fn finish_reason(r: &str) -> FinishReason {
+    match r {
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
+        "refusal" => FinishReason::ContentFilter,
+        _ => FinishReason::Stop,
+    }
+}
+
+mod stream;
+use stream::StreamState;
+
+/// `{"type":"error","error":{"type","message"}}`.
+fn error_from_wire(_status: u16, body: &[u8]) -> ErrorDetail {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let message = v
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    ErrorDetail {
+        message: message.to_string(),
+        ..ErrorDetail::default()
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageResponse {
+    id: String,
+    model: String,
+    #[serde(default)]
+    content: Vec<Block>,
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    fn canonical(&self) -> Usage {
+        let (created, read) = (
+            self.cache_creation_input_tokens.unwrap_or(0),
+            self.cache_read_input_tokens.unwrap_or(0),
+        );
+        Usage {
+            prompt_tokens: self.input_tokens + created + read,
+            completion_tokens: self.output_tokens,
+            cached_tokens: read,
+            cache_creation_tokens: created,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,221 @@
+//! Anthropic stream translation: typed events (`message_start`, `content_block_*`,
+//! `message_delta`, `message_stop`, `error`) to OpenAI chunks, with a running tool index
+//! and cumulative output tokens.
+
+use super::*;
+
+/// Per-stream state: ids, the running tool index, usage so far.
+pub(crate) struct StreamState {
+    id: String,
+    created: u64,
+    model: String,
+    /// (Anthropic block index, OpenAI tool index) of each tool_use block.
+    tools: Vec<(u64, u32)>,
+    usage: Usage,
+    done: bool,
+}
+
+impl StreamState {
+    pub(crate) fn new(model: &str) -> StreamState {
+        let id = http::mint_id("msg_");
+        StreamState {
+            id,
+            created: unix_now(),
+            model: model.into(),
+            tools: Vec::new(),
+            usage: Usage::default(),
+            done: false,
+        }
+    }
+
+    fn chunk(&self, delta: Delta, finish_reason: Option<FinishReason>) -> Vec<ChatChunk> {
+        vec![ChatChunk::single(
+            &self.id,
+            self.created,
+            &self.model,
+            ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+            },
+        )]
+    }
+
+    fn tool_delta(&self, block: u64, delta: ToolCallDelta) -> Vec<ChatChunk> {
+        match self.tools.iter().find(|(b, _)| *b == block) {
+            Some((_, index)) => self.chunk(
+                Delta {
+                    tool_calls: vec![ToolCallDelta {
+                        index: *index,
+                        ..delta
+                    }],
+                    ..Delta::default()
+                },
+                None,
+            ),
+            None => Vec::new(),
+        }
+    }
+
+    fn block_start(&mut self, index: u64, block: Block) -> Vec<ChatChunk> {
+        match block {
+            Block::Text { text } if !text.is_empty() => self.chunk(Delta::text(text), None),
+            Block::ToolUse { id, name, .. } => {
+                self.tools.push((index, self.tools.len() as u32));
+                let header = ToolCallDelta {
+                    index: 0,
+                    id: Some(id),
+                    name: Some(name),
+                    arguments: Some(String::new()),
+                };
+                self.tool_delta(index, header)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn message_delta(&mut self, delta: StopDelta, usage: WireUsage) -> Vec<ChatChunk> {
+        if usage.input_tokens > 0 {
+            // Newer API versions repeat the (cumulative) prompt figures here.
+            self.usage = usage.canonical();
+        }
+        self.usage.completion_tokens = usage.output_tokens;
+        let finish = delta
+            .stop_reason
+            .as_deref()
+            .map_or(FinishReason::Stop, finish_reason);
+        self.chunk(Delta::default(), Some(finish))
+    }
+
+    fn block_delta(&self, index: u64, delta: BlockDelta) -> Vec<ChatChunk> {
+        match delta {
+            BlockDelta::TextDelta { text } => self.chunk(Delta::text(text), None),
+            BlockDelta::InputJsonDelta { partial_json } if !partial_json.is_empty() => self
+                .tool_delta(
+                    index,
+                    ToolCallDelta {
+                        arguments: Some(partial_json),
+                        ..ToolCallDelta::default()
+                    },
+                ),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl EventTranslator for StreamState {
+    fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError> {
+        let event: Event = parse_event(&ev.data)?;
+        Ok(match event {
+            Event::MessageStart { message } => {
+                (self.id, self.model, self.usage) =
+                    (message.id, message.model, message.usage.canonical());
+                self.chunk(Delta::start(), None)
+            }
+            Event::ContentBlockStart {
+                index,
+                content_block,
+            } => self.block_start(index, content_block),
+            Event::ContentBlockDelta { index, delta } => self.block_delta(index, delta),
+            Event::MessageDelta { delta, usage } => self.message_delta(delta, usage),
+            Event::MessageStop => {
+                self.done = true;
+                Vec::new()
+            }
+            Event::Error { error } => {
+                let detail = ErrorDetail {
+                    message: error.message,
+                    ..ErrorDetail::default()
+                };
+                return Err(http::status_error(status_for(&error.kind), detail, None));
+            }
+            Event::Other => Vec::new(),
+        })
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn finish(&mut self) -> Result<Vec<ChatChunk>, UpstreamError> {
+        if !self.done {
+            return Err(UpstreamError::Protocol(
+                "the stream ended before message_stop".into(),
+            ));
+        }
+        Ok(vec![ChatChunk::usage_only(
+            &self.id,
+            self.created,
+            &self.model,
+            self.usage,
+        )])
+    }
+}
+
+/// The HTTP status an Anthropic error type stands for (in-stream errors have none).
+fn status_for(kind: &str) -> u16 {
+    match kind {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "timeout_error" => 504,
+        "overloaded_error" => 529,
+        _ => 500,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event {
+    MessageStart {
+        message: MessageResponse,
+    },
+    ContentBlockStart {
+        index: u64,
+        content_block: Block,
+    },
+    ContentBlockDelta {
+        index: u64,
+        delta: BlockDelta,
+    },
+    MessageDelta {
+        delta: StopDelta,
+        #[serde(default)]
+        usage: WireUsage,
+    },
+    MessageStop,
+    Error {
+        error: WireError,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockDelta {
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct StopDelta {
+    stop_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    message: String,
+}

@@ -1,0 +1,416 @@
+//! Plumbing shared by the adapters: sending one JSON POST with awc, turning error
+//! statuses into `UpstreamError` (key-free), reading a JSON body, and driving a
+//! streamed body through the SSE parser into a provider's per-stream translator.
+//!
+//! Providers own their URLs, headers, bodies and event mapping; this module owns none.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use awc::error::{PayloadError, SendRequestError};
+use awc::Client;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use rand::distr::{Alphanumeric, SampleString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::sse::{SseEvent, SseParser};
+use super::types::ChatChunk;
+use super::{ChunkStream, Upstream, UpstreamError, UpstreamErrorKind};
+
+/// Largest non-streamed upstream body we accept.
+const BODY_LIMIT: usize = 32 * 1024 * 1024;
+/// Largest error body we read.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// What a provider's `error_from_wire` makes of an error body.
+#[derive(Debug, Default)]
+pub(crate) struct ErrorDetail {
+    /// The provider's message (scrubbed of the key later).
+    pub message: String,
+    /// Overrides the status-based kind (e.g. Gemini's 400 `API_KEY_INVALID`).
+    pub kind: Option<UpstreamErrorKind>,
+    /// A retry delay found in the body (Gemini `RetryInfo`).
+    pub retry_after: Option<Duration>,
+}
+
+/// A provider's error-body reader.
+pub(crate) type ErrorParser = fn(u16, &[u8]) -> ErrorDetail;
+
+type Body = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
+
+/// A successful (2xx) upstream response whose body is still to be read.
+pub(crate) struct Response {
+    body: Body,
+    timeout: Duration,
+    key: Option<String>,
+}
+
+/// The deployment's key, or `MissingKey` before any call is made.
+pub(crate) fn api_key(up: &Upstream) -> Result<&str, UpstreamError> {
+    up.api_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .ok_or(UpstreamError::MissingKey)
+}
+
+/// POST `body` as JSON with `headers`; error statuses come back as `UpstreamError`.
+pub(crate) async fn post(
+    http: &Client,
+    up: &Upstream,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &impl Serialize,
+    on_error: ErrorParser,
+) -> Result<Response, UpstreamError> {
+    let mut req = http.post(url).timeout(up.timeout);
+    for (name, value) in headers {
+        req = req.insert_header((*name, *value));
+    }
+    let resp = req.send_json(body).await.map_err(send_error)?;
+    let status = resp.status().as_u16();
+    let retry_after = retry_after_header(resp.headers());
+    let mut out = Response {
+        body: Box::pin(resp),
+        timeout: up.timeout,
+        key: up.api_key.clone(),
+    };
+    if (200..300).contains(&status) {
+        return Ok(out);
+    }
+    let raw = out.read(ERROR_BODY_LIMIT).await.unwrap_or_default();
+    let detail = on_error(status, &raw);
+    Err(scrub(
+        status_error(status, detail, retry_after),
+        out.key.as_deref(),
+    ))
+}
+
+impl Response {
+    /// Read the whole body (bounded in size and time) and decode it.
+    pub(crate) async fn json<T: DeserializeOwned>(mut self) -> Result<T, UpstreamError> {
+        let raw = self.read(BODY_LIMIT).await?;
+        serde_json::from_slice(&raw)
+            .map_err(|e| UpstreamError::Protocol(format!("unreadable response body: {e}")))
+    }
+
+    async fn read(&mut self, limit: usize) -> Result<Vec<u8>, UpstreamError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut out = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
+                Err(_) => return Err(UpstreamError::Timeout),
+                Ok(None) => return Ok(out),
+                Ok(Some(Err(e))) => {
+                    return Err(UpstreamError::Protocol(format!("response body cut: {e}")))
+                }
+                Ok(Some(Ok(bytes))) if out.len() + bytes.len() > limit => {
+                    return Err(UpstreamError::Protocol("response body too large".into()))
+                }
+                Ok(Some(Ok(bytes))) => out.extend_from_slice(&bytes),
+            }
+        }
+    }
+
+    /// Translate the body as an SSE stream, event by event, as bytes arrive.
+    pub(crate) fn events<T: EventTranslator + 'static>(self, translator: T) -> ChunkStream {
+        event_stream(self.body, translator, self.timeout, self.key)
+    }
+}
+
+/// A provider's per-stream state: maps each upstream event to zero or more chunks.
+pub(crate) trait EventTranslator {
+    /// Translate one event; `Err` ends the stream with that error.
+    fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError>;
+    /// The terminator has been seen: stop reading.
+    fn is_done(&self) -> bool;
+    /// The body ended or the terminator was seen: last chunks (usage), or a
+    /// `Protocol` error when the stream was cut before its terminator.
+    fn finish(&mut self) -> Result<Vec<ChatChunk>, UpstreamError>;
+}
+
+struct Driver<T> {
+    body: Body,
+    parser: SseParser,
+    translator: T,
+    pending: VecDeque<Result<ChatChunk, UpstreamError>>,
+    ended: bool,
+    idle: Duration,
+    key: Option<String>,
+}
+
+fn event_stream<S, T>(body: S, translator: T, idle: Duration, key: Option<String>) -> ChunkStream
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + 'static,
+    T: EventTranslator + 'static,
+{
+    let driver = Driver {
+        body: Box::pin(body),
+        parser: SseParser::new(),
+        translator,
+        pending: VecDeque::new(),
+        ended: false,
+        idle,
+        key,
+    };
+    Box::pin(futures_util::stream::unfold(driver, |mut d| async move {
+        loop {
+            if let Some(item) = d.pending.pop_front() {
+                return Some((item, d));
+            }
+            if d.ended {
+                return None;
+            }
+            d.pull().await;
+        }
+    }))
+}
+
+impl<T: EventTranslator> Driver<T> {
+    async fn pull(&mut self) {
+        match tokio::time::timeout(self.idle, self.body.next()).await {
+            Err(_) => self.fail(UpstreamError::Timeout),
+            Ok(Some(Err(e))) => self.fail(UpstreamError::Protocol(format!("stream cut: {e}"))),
+            Ok(Some(Ok(bytes))) => {
+                let events = self.parser.feed(&bytes);
+                self.translate(events);
+            }
+            Ok(None) => {
+                let events = self.parser.finish();
+                self.translate(events);
+                if !self.ended {
+                    self.end();
+                }
+            }
+        }
+    }
+
+    fn translate(&mut self, events: Vec<SseEvent>) {
+        for ev in events {
+            if self.ended {
+                return;
+            }
+            match self.translator.chunk_from_event(&ev) {
+                Ok(chunks) => self.pending.extend(chunks.into_iter().map(Ok)),
+                Err(e) => return self.fail(e),
+            }
+            if self.translator.is_done() {
+                self.end();
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        match self.translator.finish() {
+            Ok(chunks) => self.pending.extend(chunks.into_iter().map(Ok)),
+            Err(e) => self.pending.push_back(Err(e)),
+        }
+        self.ended = true;
+    }
+
+    fn fail(&mut self, e: UpstreamError) {
+        self.pending.push_back(Err(scrub(e, self.key.as_deref())));
+        self.ended = true;
+    }
+}
+
+/// Build the `Status` error; auth failures say the *provider* key was refused.
+pub(crate) fn status_error(
+    status: u16,
+    detail: ErrorDetail,
+    retry_after: Option<Duration>,
+) -> UpstreamError {
+    let kind = detail
+        .kind
+        .unwrap_or_else(|| UpstreamErrorKind::from_status(status));
+    let message = if kind == UpstreamErrorKind::Authentication {
+        format!("the provider rejected the API key configured for this model deployment (HTTP {status})")
+    } else if detail.message.is_empty() {
+        format!("the provider answered HTTP {status}")
+    } else {
+        detail.message
+    };
+    UpstreamError::Status {
+        status,
+        message,
+        kind,
+        retry_after: retry_after.or(detail.retry_after),
+    }
+}
+
+/// Never let the key out, whatever the provider echoed.
+fn scrub(e: UpstreamError, key: Option<&str>) -> UpstreamError {
+    let Some(key) = key.filter(|k| k.len() >= 4) else {
+        return e;
+    };
+    let clean = |s: String| s.replace(key, "***");
+    match e {
+        UpstreamError::Status {
+            status,
+            message,
+            kind,
+            retry_after,
+        } => UpstreamError::Status {
+            status,
+            message: clean(message),
+            kind,
+            retry_after,
+        },
+        UpstreamError::Protocol(m) => UpstreamError::Protocol(clean(m)),
+        UpstreamError::Connect(m) => UpstreamError::Connect(clean(m)),
+        other => other,
+    }
+}
+
+fn send_error(e: SendRequestError) -> UpstreamError {
+    match e {
+        SendRequestError::Timeout => UpstreamError::Timeout,
+        SendRequestError::Response(p) => UpstreamError::Protocol(p.to_string()),
+        other => UpstreamError::Connect(other.to_string()),
+    }
+}
+
+/// `retry-after-ms` (milliseconds) wins over `retry-after` (seconds).
+fn retry_after_header(headers: &awc::http::header::HeaderMap) -> Option<Duration> {
+    let num = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    let ms = num("retry-after-ms").map(|ms| ms / 1000.0);
+    ms.or_else(|| num("retry-after"))
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Decode one event's JSON data.
+pub(crate) fn parse_event<T: DeserializeOwned>(data: &str) -> Result<T, UpstreamError> {
+    serde_json::from_str(data)
+        .map_err(|e| UpstreamError::Protocol(format!("unreadable stream event: {e}")))
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `prefix` + 24 random alphanumerics (ids the provider does not give us).
+pub(crate) fn mint_id(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 24)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::types::{ChunkChoice, Delta};
+
+    struct Echo {
+        done: bool,
+    }
+
+    impl EventTranslator for Echo {
+        fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError> {
+            match ev.data.as_str() {
+                "END" => self.done = true,
+                "BOOM sk-secret-key" => return Err(UpstreamError::Protocol(ev.data.clone())),
+                text => {
+                    let delta = Delta {
+                        content: Some(text.to_string()),
+                        ..Delta::default()
+                    };
+                    return Ok(vec![ChatChunk::single(
+                        "i",
+                        1,
+                        "m",
+                        ChunkChoice {
+                            delta,
+                            ..ChunkChoice::default()
+                        },
+                    )]);
+                }
+            }
+            Ok(Vec::new())
+        }
+        fn is_done(&self) -> bool {
+            self.done
+        }
+        fn finish(&mut self) -> Result<Vec<ChatChunk>, UpstreamError> {
+            if self.done {
+                Ok(Vec::new())
+            } else {
+                Err(UpstreamError::Protocol("cut".into()))
+            }
+        }
+    }
+
+    async fn run(parts: &[&'static str]) -> Vec<Result<String, String>> {
+        let parts: Vec<Result<Bytes, PayloadError>> = parts
+            .iter()
+            .map(|p| Ok(Bytes::from_static(p.as_bytes())))
+            .collect();
+        let body = futures_util::stream::iter(parts);
+        let key = Some("sk-secret-key".to_string());
+        let stream = event_stream(body, Echo { done: false }, Duration::from_secs(5), key);
+        stream
+            .map(|r| {
+                r.map(|c| c.choices[0].delta.content.clone().unwrap_or_default())
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+            .await
+    }
+
+    #[actix_web::test]
+    async fn driver_translates_across_byte_boundaries_and_stops_at_the_terminator() {
+        let out = run(&[
+            "data: a\n",
+            "\ndata: b\n\nda",
+            "ta: END\n\ndata: ignored\n\n",
+        ])
+        .await;
+        assert_eq!(out, vec![Ok("a".into()), Ok("b".into())]);
+    }
+
+    #[actix_web::test]
+    async fn a_cut_stream_ends_with_a_protocol_error_after_its_chunks() {
+        let out = run(&["data: a\n\n"]).await;
+        assert_eq!(out.len(), 2);
+        assert!(out[1].as_ref().is_err_and(|e| e.contains("cut")));
+    }
+
+    #[actix_web::test]
+    async fn stream_errors_are_scrubbed_of_the_key() {
+        let out = run(&["data: BOOM sk-secret-key\n\n"]).await;
+        let err = out[0].clone().expect_err("error");
+        assert!(!err.contains("sk-secret-key"), "{err}");
+    }
+
+    #[test]
+    fn retry_after_headers_are_read() {
+        let mut h = awc::http::header::HeaderMap::new();
+        h.insert(
+            "retry-after".parse().expect("name"),
+            "7".parse().expect("value"),
+        );
+        assert_eq!(retry_after_header(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            "retry-after-ms".parse().expect("name"),
+            "1500".parse().expect("value"),
+        );
+        assert_eq!(retry_after_header(&h), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn auth_failures_never_echo_the_provider_message() {
+        let detail = ErrorDetail {
+            message: "Incorrect API key provided: sk-ab***cd".into(),
+            ..ErrorDetail::default()
+        };
+        let e = status_error(401, detail, None);
+        assert!(e.to_string().contains("rejected the API key"));
+        assert!(!e.to_string().contains("sk-ab"));
+    }
+}

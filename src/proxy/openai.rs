@@ -1,0 +1,420 @@
+//! OpenAI Chat Completions adapter, also used for OpenAI-compatible servers (vLLM,
+//! Ollama, DeepSeek, …). Mistral reuses its response and chunk readers.
+//!
+//! The upstream body is rebuilt from an allowlist. Streams always ask for usage
+//! (`stream_options.include_usage`). `openai_compatible` is lenient: no key means no
+//! `Authorization` header, and missing usage is estimated instead of refused.
+
+use awc::Client;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::http::{self, parse_event, unix_now, ErrorDetail, EventTranslator};
+use super::sse::SseEvent;
+use super::types::{
+    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Content, ContentPart, Delta,
+    FinishReason, Message, ResponseMessage, Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
+};
+use super::{ChunkStream, Provider, ProviderKind, Upstream, UpstreamError, UpstreamErrorKind};
+
+/// Path under `api_base` (which includes `/v1`).
+const PATH: &str = "/chat/completions";
+
+/// The OpenAI (and OpenAI-compatible) adapter.
+pub(crate) struct OpenAi;
+
+impl Provider for OpenAi {
+    async fn complete(
+        &self,
+        http: &Client,
+        up: &Upstream,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, UpstreamError> {
+        let lenient = up.provider == ProviderKind::OpenAiCompatible;
+        let resp = send(http, up, &to_wire(up, req, false)).await?;
+        from_wire(resp.json().await?, req, &up.model_id, lenient)
+    }
+
+    async fn stream(
+        &self,
+        http: &Client,
+        up: &Upstream,
+        req: &ChatRequest,
+    ) -> Result<ChunkStream, UpstreamError> {
+        let resp = send(http, up, &to_wire(up, req, true)).await?;
+        Ok(resp.events(StreamState::new(&up.model_id)))
+    }
+}
+
+async fn send(http: &Client, up: &Upstream, body: &Value) -> Result<http::Response, UpstreamError> {
+    let key = match (up.provider, http::api_key(up)) {
+        (_, Ok(key)) => Some(format!("Bearer {key}")),
+        (ProviderKind::OpenAiCompatible, Err(_)) => None,
+        (_, Err(e)) => return Err(e),
+    };
+    let headers: Vec<(&str, &str)> = key.iter().map(|k| ("authorization", k.as_str())).collect();
+    let url = format!("{}{PATH}", up.api_base.trim_end_matches('/'));
+    http::post(http, up, &url, &headers, body, error_from_wire).await
+}
+
+/// The upstream body: only fields OpenAI (or a compatible server) understands.
+fn to_wire(up: &Upstream, req: &ChatRequest, stream: bool) -> Value {
+    let compatible = up.provider == ProviderKind::OpenAiCompatible;
+    let messages: Vec<Value> = req
+        .messages
+        .iter()
+        .map(|m| wire_message(m, compatible))
+        .collect();
+    let mut body = Map::new();
+    body.insert("model".into(), up.model_id.clone().into());
+    body.insert("messages".into(), messages.into());
+    let max_key = if compatible {
+        "max_tokens"
+    } else {
+        "max_completion_tokens"
+    };
+    put(&mut body, max_key, req.max_tokens.map(Value::from));
+    sampling(&mut body, req);
+    if !req.tools.is_empty() {
+        body.insert("tools".into(), wire_tools(req));
+    }
+    put(
+        &mut body,
+        "tool_choice",
+        req.tool_choice
+            .as_ref()
+            .map(|c| wire_tool_choice(c, "required")),
+    );
+    if stream {
+        body.insert("stream".into(), true.into());
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    Value::Object(body)
+}
+
+/// Sampling knobs and `user`, passed through under OpenAI's names.
+fn sampling(body: &mut Map<String, Value>, req: &ChatRequest) {
+    put(body, "temperature", req.temperature.map(Value::from));
+    put(body, "top_p", req.top_p.map(Value::from));
+    put(body, "n", req.n.map(Value::from));
+    put(body, "seed", req.seed.map(Value::from));
+    put(
+        body,
+        "presence_penalty",
+        req.presence_penalty.map(Value::from),
+    );
+    put(
+        body,
+        "frequency_penalty",
+        req.frequency_penalty.map(Value::from),
+    );
+    put(body, "user", req.user.clone().map(Value::from));
+    put(body, "response_format", req.response_format.clone());
+    if !req.stop.is_empty() {
+        body.insert("stop".into(), req.stop.clone().into());
+    }
+}
+
+/// Insert when present.
+pub(super) fn put(body: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        body.insert(key.into(), v);
+    }
+}
+
+fn wire_message(m: &Message, compatible: bool) -> Value {
+    let role = match m.role {
+        Role::Developer if compatible => "system",
+        r => r.as_str(),
+    };
+    let mut out =
+        json!({"role": role, "content": m.content.as_ref().map_or(Value::Null, content_json)});
+    if let Some(name) = &m.name {
+        out["name"] = name.clone().into();
+    }
+    if !m.tool_calls.is_empty() {
+        out["tool_calls"] = m
+            .tool_calls
+            .iter()
+            .map(|c| tool_call_json(c, &c.id))
+            .collect();
+    }
+    if let Some(id) = &m.tool_call_id {
+        out["tool_call_id"] = id.clone().into();
+    }
+    out
+}
+
+/// OpenAI content: a string, or `text` / `image_url` parts.
+pub(super) fn content_json(c: &Content) -> Value {
+    match c {
+        Content::Text(t) => t.clone().into(),
+        Content::Parts(parts) => parts
+            .iter()
+            .map(|p| match p {
+                ContentPart::Text(t) => json!({"type": "text", "text": t}),
+                ContentPart::Image {
+                    url,
+                    detail: Some(d),
+                } => {
+                    json!({"type": "image_url", "image_url": {"url": url, "detail": d}})
+                }
+                ContentPart::Image { url, detail: None } => {
+                    json!({"type": "image_url", "image_url": {"url": url}})
+                }
+            })
+            .collect(),
+    }
+}
+
+/// `{id, type: function, function: {name, arguments}}` with the given id.
+pub(super) fn tool_call_json(c: &ToolCall, id: &str) -> Value {
+    json!({"id": id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})
+}
+
+/// OpenAI-shaped `tools`.
+pub(super) fn wire_tools(req: &ChatRequest) -> Value {
+    req.tools
+        .iter()
+        .map(|t| {
+            let mut f = Map::new();
+            f.insert("name".into(), t.name.clone().into());
+            put(
+                &mut f,
+                "description",
+                t.description.clone().map(Value::from),
+            );
+            put(&mut f, "parameters", t.parameters.clone());
+            json!({"type": "function", "function": f})
+        })
+        .collect()
+}
+
+/// OpenAI-shaped `tool_choice`; `required` is spelled as the provider wants.
+pub(super) fn wire_tool_choice(c: &ToolChoice, required: &str) -> Value {
+    match c {
+        ToolChoice::Auto => "auto".into(),
+        ToolChoice::None => "none".into(),
+        ToolChoice::Required => required.into(),
+        ToolChoice::Function(name) => json!({"type": "function", "function": {"name": name}}),
+    }
+}
+
+/// Read an OpenAI-shaped completion. `lenient`: estimate usage when it is missing.
+pub(super) fn from_wire(
+    resp: Response,
+    req: &ChatRequest,
+    model: &str,
+    lenient: bool,
+) -> Result<ChatResponse, UpstreamError> {
+    let choices = resp
+        .choices
+        .into_iter()
+        .map(choice)
+        .collect::<Result<Vec<_>, _>>()?;
+    let usage = match resp.usage {
+        Some(u) => u.canonical(),
+        None if lenient => estimate_usage(req, &choices),
+        None => return Err(UpstreamError::Protocol("the response has no usage".into())),
+    };
+    Ok(ChatResponse {
+        id: resp.id.unwrap_or_else(|| http::mint_id("chatcmpl-")),
+        created: resp.created.unwrap_or_else(unix_now),
+        model: resp.model.unwrap_or_else(|| model.to_string()),
+        choices,
+        usage,
+    })
+}
+
+fn choice(c: WireChoice) -> Result<Choice, UpstreamError> {
+    let tool_calls: Vec<ToolCall> = c
+        .message
+        .tool_calls
+        .unwrap_or_default()
+        .into_iter()
+        .map(ToolCall::from)
+        .collect();
+    let content = c
+        .message
+        .content
+        .as_ref()
+        .map(text_of)
+        .filter(|t| !t.is_empty() || tool_calls.is_empty());
+    let finish = match c.finish_reason.as_deref() {
+        Some(r) => finish_reason(r)?,
+        None if tool_calls.is_empty() => FinishReason::Stop,
+        None => FinishReason::ToolCalls,
+    };
+    Ok(Choice {
+        index: c.index,
+        message: ResponseMessage {
+            content,
+            tool_calls,
+        },
+        finish_reason: finish,
+    })
+}
+
+/// Content as a string, or the text of a list of content chunks (Mistral reasoning models).
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+fn estimate_usage(req: &ChatRequest, choices: &[Choice]) -> Usage {
+    let chars: usize = choices
+        .iter()
+        .map(|c| {
+            let args: usize = c
+                .message
+                .tool_calls
+                .iter()
+                .map(|t| t.arguments.len() + t.name.len())
+                .sum();
+            c.message.content.as_ref().map_or(0, String::len) + args
+        })
+        .sum();
+    Usage {
+        prompt_tokens: req.estimate_prompt_tokens(),
+        completion_tokens: chars.div_ceil(3) as u64,
+        ..Usage::default()
+    }
+}
+
+/// OpenAI / Mistral finish reasons (§5); Mistral's `error` is an upstream failure.
+pub(super) fn finish_reason(r: &str) -> Result<FinishReason, UpstreamError> {
+    match r {
+        "length" | "model_length" => Ok(FinishReason::Length),
+        "tool_calls" | "function_call" => Ok(FinishReason::ToolCalls),
+        "content_filter" => Ok(FinishReason::ContentFilter),
+        "error" => Err(UpstreamError::Status {
+            status: 502,
+            message: "the provider ended the generation with an error".into(),
+            kind: UpstreamErrorKind::Server,
+            retry_after: None,
+        }),
+        _ => Ok(FinishReason::Stop),
+    }
+}
+
+mod stream;
+pub(crate) use stream::StreamState;
+
+/// OpenAI's `{"error":{message,type,code}}`; `insufficient_quota` is billing, not rate.
+fn error_from_wire(_status: u16, body: &[u8]) -> ErrorDetail {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let err = v.get("error").unwrap_or(&v);
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let code = err
+        .get("code")
+        .and_then(Value::as_str)
+        .or_else(|| err.get("type").and_then(Value::as_str));
+    let kind = (code == Some("insufficient_quota")).then_some(UpstreamErrorKind::QuotaExceeded);
+    ErrorDetail {
+        message,
+        kind,
+        retry_after: None,
+    }
+}
+
+/// OpenAI-shaped completion (also Mistral's).
+#[derive(Deserialize)]
+pub(super) struct Response {
+    id: Option<String>,
+    created: Option<u64>,
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<WireChoice>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice {
+    #[serde(default)]
+    index: u32,
+    message: WireMessage,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    content: Option<Value>,
+    tool_calls: Option<Vec<WireToolCall>>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    id: String,
+    function: WireFunction,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    #[serde(default)]
+    name: String,
+    arguments: Option<Value>,
+}
+
+fn arguments_text(v: Option<Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s,
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+impl From<WireToolCall> for ToolCall {
+    fn from(c: WireToolCall) -> ToolCall {
+        ToolCall {
+            id: c.id,
+            name: c.function.name,
+            arguments: arguments_text(c.function.arguments),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    prompt_tokens_details: Option<PromptDetails>,
+    /// DeepSeek's name for cache hits.
+    prompt_cache_hit_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    fn canonical(&self) -> Usage {
+        let cached = self
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens);
+        Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cached_tokens: cached.or(self.prompt_cache_hit_tokens).unwrap_or(0),
+            cache_creation_tokens: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

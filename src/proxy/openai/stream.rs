@@ -1,0 +1,191 @@
+//! OpenAI-shaped stream translation (OpenAI, compatible servers, Mistral): `data:`
+//! chunks until `[DONE]`; a usage report becomes its own usage-only chunk.
+
+use super::*;
+
+/// Per-stream state for OpenAI-shaped streams (OpenAI, compatible servers, Mistral).
+pub(crate) struct StreamState {
+    id: Option<String>,
+    created: u64,
+    model: String,
+    done: bool,
+}
+
+impl StreamState {
+    /// A stream for a deployment of `model`.
+    pub(crate) fn new(model: &str) -> StreamState {
+        StreamState {
+            id: None,
+            created: unix_now(),
+            model: model.to_string(),
+            done: false,
+        }
+    }
+
+    fn translate(&mut self, chunk: Chunk) -> Result<Vec<ChatChunk>, UpstreamError> {
+        let id = self
+            .id
+            .get_or_insert_with(|| chunk.id.unwrap_or_else(|| http::mint_id("chatcmpl-")))
+            .clone();
+        if let Some(model) = chunk.model {
+            self.model = model;
+        }
+        let mut out = Vec::new();
+        if !chunk.choices.is_empty() {
+            let choices = chunk
+                .choices
+                .into_iter()
+                .map(chunk_choice)
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push(ChatChunk {
+                id: id.clone(),
+                created: self.created,
+                model: self.model.clone(),
+                choices,
+                usage: None,
+            });
+        }
+        if let Some(u) = chunk.usage {
+            out.push(ChatChunk::usage_only(
+                &id,
+                self.created,
+                &self.model,
+                u.canonical(),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl EventTranslator for StreamState {
+    fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError> {
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(Vec::new());
+        }
+        let v: Value = parse_event(data)?;
+        if v.get("error").is_some() || v.get("object").and_then(Value::as_str) == Some("error") {
+            let status = stream_error_status(&v);
+            return Err(http::status_error(
+                status,
+                error_from_wire(status, data.as_bytes()),
+                None,
+            ));
+        }
+        let chunk: Chunk = serde_json::from_value(v)
+            .map_err(|e| UpstreamError::Protocol(format!("bad chunk: {e}")))?;
+        self.translate(chunk)
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn finish(&mut self) -> Result<Vec<ChatChunk>, UpstreamError> {
+        if self.done {
+            Ok(Vec::new())
+        } else {
+            Err(UpstreamError::Protocol(
+                "the stream ended before [DONE]".into(),
+            ))
+        }
+    }
+}
+
+fn chunk_choice(c: WireChunkChoice) -> Result<ChunkChoice, UpstreamError> {
+    let tool_calls = c
+        .delta
+        .tool_calls
+        .unwrap_or_default()
+        .into_iter()
+        .map(ToolCallDelta::from)
+        .collect();
+    let delta = Delta {
+        role: c
+            .delta
+            .role
+            .filter(|r| r == "assistant")
+            .map(|_| Role::Assistant),
+        content: c.delta.content.as_ref().map(text_of),
+        tool_calls,
+    };
+    let finish_reason = c.finish_reason.as_deref().map(finish_reason).transpose()?;
+    Ok(ChunkChoice {
+        index: c.index,
+        delta,
+        finish_reason,
+    })
+}
+
+/// The status an in-stream error implies.
+fn stream_error_status(v: &Value) -> u16 {
+    let code = v
+        .pointer("/error/code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok());
+    let kind = v
+        .pointer("/error/type")
+        .or_else(|| v.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match (code, kind) {
+        (Some(c), _) if (400..600).contains(&c) => c,
+        (_, "invalid_request_error") => 400,
+        (_, "rate_limit_exceeded" | "rate_limited" | "tokens" | "requests") => 429,
+        _ => 500,
+    }
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    id: Option<String>,
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<WireChunkChoice>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireChunkChoice {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    delta: WireDelta,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireDelta {
+    role: Option<String>,
+    content: Option<Value>,
+    tool_calls: Option<Vec<WireToolDelta>>,
+}
+
+#[derive(Deserialize)]
+struct WireToolDelta {
+    #[serde(default)]
+    index: u32,
+    id: Option<String>,
+    function: Option<WireFunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct WireFunctionDelta {
+    name: Option<String>,
+    arguments: Option<Value>,
+}
+
+impl From<WireToolDelta> for ToolCallDelta {
+    fn from(d: WireToolDelta) -> ToolCallDelta {
+        let (name, arguments) = d.function.map_or((None, None), |f| {
+            (f.name, f.arguments.map(|a| arguments_text(Some(a))))
+        });
+        ToolCallDelta {
+            index: d.index,
+            id: d.id,
+            name,
+            arguments,
+        }
+    }
+}

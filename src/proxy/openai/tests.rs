@@ -1,0 +1,186 @@
+//! Unit tests of the OpenAI adapter's translations.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::proxy::testing::{rich_request, streamed_text, translate};
+
+fn upstream(provider: ProviderKind) -> Upstream {
+    Upstream {
+        provider,
+        model_id: "gpt-4o".into(),
+        api_base: "https://api.openai.com/v1".into(),
+        api_key: Some("sk-test".into()),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+#[test]
+fn the_upstream_body_is_an_allowlist_and_asks_for_stream_usage() {
+    let body = to_wire(&upstream(ProviderKind::OpenAi), &rich_request(), true);
+    assert_eq!(body["model"], "gpt-4o");
+    assert_eq!(body["max_completion_tokens"], 100);
+    assert!(body.get("max_tokens").is_none());
+    assert!(body.get("logprobs").is_none());
+    assert_eq!(body["stream_options"], json!({"include_usage": true}));
+    assert_eq!(body["stop"], json!(["END"]));
+    assert_eq!(body["seed"], 42);
+    assert_eq!(body["user"], "u-1");
+    assert_eq!(body["tool_choice"], "auto");
+    assert_eq!(body["tools"][0]["function"]["name"], "get_weather");
+    let msgs = body["messages"].as_array().expect("messages");
+    assert_eq!(msgs.len(), 7);
+    assert_eq!(msgs[1]["role"], "developer");
+    assert_eq!(msgs[2]["name"], "ann");
+    assert_eq!(msgs[3]["content"], Value::Null);
+    assert_eq!(
+        msgs[3]["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"Paris\"}"
+    );
+    assert_eq!(msgs[4]["tool_call_id"], "call_abc123");
+    assert_eq!(
+        msgs[6]["content"][1]["image_url"]["url"],
+        "data:image/png;base64,iVBORw0KGgo="
+    );
+}
+
+#[test]
+fn compatible_servers_get_max_tokens_and_system_instead_of_developer() {
+    let body = to_wire(
+        &upstream(ProviderKind::OpenAiCompatible),
+        &rich_request(),
+        false,
+    );
+    assert_eq!(body["max_tokens"], 100);
+    assert_eq!(body["messages"][1]["role"], "system");
+    assert!(body.get("stream").is_none() && body.get("stream_options").is_none());
+}
+
+fn parse(v: Value) -> Response {
+    serde_json::from_value(v).expect("response shape")
+}
+
+#[test]
+fn a_tool_call_response_is_read_with_usage() {
+    let resp = parse(
+        json!({"id":"chatcmpl-1","object":"chat.completion","created":1732000000,"model":"gpt-4o-2024-08-06",
+        "choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
+        "function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"logprobs":null,"finish_reason":"tool_calls"}],
+        "usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":4}}}),
+    );
+    let out = from_wire(resp, &rich_request(), "gpt-4o", false).expect("ok");
+    assert_eq!(out.model, "gpt-4o-2024-08-06");
+    assert_eq!(out.choices[0].finish_reason, FinishReason::ToolCalls);
+    assert_eq!(out.choices[0].message.content, None);
+    assert_eq!(
+        out.choices[0].message.tool_calls[0].arguments,
+        "{\"city\":\"Paris\"}"
+    );
+    assert_eq!(
+        out.usage,
+        Usage {
+            prompt_tokens: 12,
+            completion_tokens: 3,
+            cached_tokens: 4,
+            cache_creation_tokens: 0
+        }
+    );
+}
+
+#[test]
+fn missing_usage_is_an_error_for_openai_and_estimated_for_compatible_servers() {
+    let body = json!({"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"},"finish_reason":"length"}]});
+    assert!(matches!(
+        from_wire(parse(body.clone()), &rich_request(), "m", false),
+        Err(UpstreamError::Protocol(_))
+    ));
+    let out = from_wire(parse(body), &rich_request(), "m", true).expect("lenient");
+    assert_eq!(out.model, "m");
+    assert_eq!(out.choices[0].finish_reason, FinishReason::Length);
+    assert!(out.usage.prompt_tokens > 0 && out.usage.completion_tokens >= 3);
+}
+
+const TOOL_STREAM: &str = concat!(
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"gpt-4o-x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+    "data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt-4o-x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+    "data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt-4o-x\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]},\"finish_reason\":null}],\"usage\":null}\n\n",
+    "data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt-4o-x\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"a\\\":1}\"}}]},\"finish_reason\":null}],\"usage\":null}\n\n",
+    "data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt-4o-x\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":null}\n\n",
+    "data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt-4o-x\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4,\"total_tokens\":13}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+#[test]
+fn a_stream_with_tool_call_fragments_and_usage_translates() {
+    let out = translate(StreamState::new("gpt-4o"), TOOL_STREAM);
+    let chunks: Vec<ChatChunk> = out
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("no errors");
+    assert_eq!(chunks.len(), 6);
+    assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
+    assert_eq!(chunks[1].choices[0].delta.content.as_deref(), Some("Hi"));
+    let first = &chunks[2].choices[0].delta.tool_calls[0];
+    assert_eq!(
+        (first.id.as_deref(), first.name.as_deref()),
+        (Some("call_9"), Some("f"))
+    );
+    assert_eq!(
+        chunks[3].choices[0].delta.tool_calls[0]
+            .arguments
+            .as_deref(),
+        Some("{\"a\":1}")
+    );
+    assert_eq!(
+        chunks[4].choices[0].finish_reason,
+        Some(FinishReason::ToolCalls)
+    );
+    assert!(chunks[5].is_usage_only());
+    assert_eq!(chunks[5].usage.map(|u| u.total()), Some(13));
+    assert!(chunks
+        .iter()
+        .all(|c| c.id == "c1" && c.created == chunks[0].created));
+}
+
+#[test]
+fn a_stream_without_done_ends_with_a_protocol_error() {
+    let cut = TOOL_STREAM.replace("data: [DONE]\n\n", "");
+    let out = translate(StreamState::new("gpt-4o"), &cut);
+    assert_eq!(out.len(), 7);
+    assert!(matches!(out.last(), Some(Err(UpstreamError::Protocol(_)))));
+    assert_eq!(streamed_text(&out), "Hi");
+}
+
+#[test]
+fn an_in_stream_error_becomes_a_status_error() {
+    let body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\"}}\n\n";
+    let out = translate(StreamState::new("gpt-4o"), body);
+    assert_eq!(out.len(), 2);
+    match &out[1] {
+        Err(UpstreamError::Status {
+            status, message, ..
+        }) => {
+            assert_eq!(*status, 500);
+            assert!(message.contains("server had an error"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn insufficient_quota_is_not_a_retryable_rate_limit() {
+    let body = br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+    let e = http::status_error(429, error_from_wire(429, body), None);
+    assert!(matches!(
+        e,
+        UpstreamError::Status {
+            kind: UpstreamErrorKind::QuotaExceeded,
+            ..
+        }
+    ));
+    assert!(!e.is_retryable());
+    let rate = br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#;
+    assert!(http::status_error(429, error_from_wire(429, rate), None).is_retryable());
+}

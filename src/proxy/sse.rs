@@ -1,0 +1,187 @@
+//! Server-sent events, written once: an incremental parser for upstream streams and the
+//! encoder for what Tollgate emits.
+//!
+//! The parser follows the WHATWG framing rules that matter here: LF, CRLF or CR line
+//! ends (Gemini uses CRLF), multi-line `data:` joined with `\n`, `:` comment lines,
+//! one optional space after the colon. It knows nothing about JSON or providers.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+/// The OpenAI stream terminator, ready to write.
+pub const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field, when the server named the event.
+    pub event: Option<String>,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+}
+
+/// Incremental SSE parser: feed bytes as they arrive, get complete events back.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buf: Vec<u8>,
+    event: Option<String>,
+    data: Option<String>,
+    started: bool,
+}
+
+impl SseParser {
+    /// A parser at the start of a stream.
+    pub fn new() -> SseParser {
+        SseParser::default()
+    }
+
+    /// Feed the next bytes; returns the events they completed.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        self.buf.extend_from_slice(bytes);
+        let mut events = Vec::new();
+        let mut start = 0;
+        while let Some((end, next)) = line_end(&self.buf[start..]) {
+            let line = String::from_utf8_lossy(&self.buf[start..start + end]).into_owned();
+            start += next;
+            if let Some(ev) = self.line(&line) {
+                events.push(ev);
+            }
+        }
+        self.buf.drain(..start);
+        events
+    }
+
+    /// The body ended: dispatch what a lenient reader can still make of the tail
+    /// (a last event missing its blank line). An incomplete JSON line then fails to parse
+    /// downstream, which is the right outcome for a truncated stream.
+    pub fn finish(&mut self) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        if !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            let line = String::from_utf8_lossy(&rest)
+                .trim_end_matches('\r')
+                .to_string();
+            if let Some(ev) = self.line(&line) {
+                events.push(ev);
+            }
+        }
+        if let Some(ev) = self.dispatch() {
+            events.push(ev);
+        }
+        events
+    }
+
+    fn line(&mut self, line: &str) -> Option<SseEvent> {
+        let line = if self.started {
+            line
+        } else {
+            self.started = true;
+            line.strip_prefix('\u{feff}').unwrap_or(line)
+        };
+        if line.is_empty() {
+            return self.dispatch();
+        }
+        if line.starts_with(':') {
+            return None;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => self.event = Some(value.to_string()),
+            "data" => match &mut self.data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => self.data = Some(value.to_string()),
+            },
+            _ => {}
+        }
+        None
+    }
+
+    fn dispatch(&mut self) -> Option<SseEvent> {
+        let event = self.event.take();
+        self.data.take().map(|data| SseEvent { event, data })
+    }
+}
+
+/// Where the first line of `buf` ends: (line length, bytes to consume incl. the line end).
+/// A CR at the very end waits for more input, since an LF may follow.
+fn line_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let pos = buf.iter().position(|b| *b == b'\n' || *b == b'\r')?;
+    if buf[pos] == b'\n' {
+        return Some((pos, pos + 1));
+    }
+    match buf.get(pos + 1) {
+        Some(b'\n') => Some((pos, pos + 2)),
+        Some(_) => Some((pos, pos + 1)),
+        None => None,
+    }
+}
+
+/// `data: <json>\n\n`.
+pub fn encode_data(json: &Value) -> Bytes {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(json.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(event: Option<&str>, data: &str) -> SseEvent {
+        SseEvent {
+            event: event.map(str::to_string),
+            data: data.to_string(),
+        }
+    }
+
+    #[test]
+    fn lf_framing_with_event_names_and_comments() {
+        let mut p = SseParser::new();
+        let out = p.feed(b": ping\n\nevent: message_start\ndata: {\"a\":1}\n\ndata: [DONE]\n\n");
+        assert_eq!(
+            out,
+            vec![ev(Some("message_start"), "{\"a\":1}"), ev(None, "[DONE]")]
+        );
+    }
+
+    #[test]
+    fn crlf_framing_split_at_every_byte() {
+        let input = b"data: {\"x\":1}\r\n\r\ndata: {\"x\":2}\r\n\r\n";
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for b in input.iter() {
+            out.extend(p.feed(&[*b]));
+        }
+        assert_eq!(out, vec![ev(None, "{\"x\":1}"), ev(None, "{\"x\":2}")]);
+    }
+
+    #[test]
+    fn multi_line_data_is_joined_and_no_space_is_fine() {
+        let mut p = SseParser::new();
+        let out = p.feed("data:line1\ndata: line2\r\rdata: é\n\n".as_bytes());
+        assert_eq!(out, vec![ev(None, "line1\nline2"), ev(None, "é")]);
+    }
+
+    #[test]
+    fn finish_flushes_a_last_event_without_blank_line() {
+        let mut p = SseParser::new();
+        assert!(p.feed(b"data: [DONE]").is_empty());
+        assert_eq!(p.finish(), vec![ev(None, "[DONE]")]);
+        assert!(SseParser::new().finish().is_empty());
+    }
+
+    #[test]
+    fn encode_data_frames_one_event() {
+        assert_eq!(&encode_data(&json!({"a": 1}))[..], b"data: {\"a\":1}\n\n");
+        assert_eq!(DONE, b"data: [DONE]\n\n");
+    }
+}
