@@ -110,7 +110,10 @@ impl App {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
-        let budgets = Arc::new(Budgets::new(config.server.utc_offset, config.server.budget_enforcement));
+        let budgets = Arc::new(Budgets::new(
+            config.server.utc_offset,
+            config.server.budget_enforcement,
+        ));
         let state = web::Data::new(AppState {
             router: Router::new(&config.models),
             config: Arc::new(config),
@@ -169,7 +172,11 @@ fn upstream_client() -> awc::Client {
         .limit(0)
         .conn_keep_alive(std::time::Duration::from_secs(90))
         .timeout(std::time::Duration::from_secs(10));
-    awc::Client::builder().disable_timeout().disable_redirects().connector(connector).finish()
+    awc::Client::builder()
+        .disable_timeout()
+        .disable_redirects()
+        .connector(connector)
+        .finish()
 }
 
 /// Every URL of the application.

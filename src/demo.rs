@@ -55,7 +55,11 @@ pub fn route_demo_models(config: &mut Config, addr: SocketAddr) {
             });
         }
     }
-    for m in config.models.iter_mut().filter(|m| DEMO_MODELS.contains(&m.name.as_str())) {
+    for m in config
+        .models
+        .iter_mut()
+        .filter(|m| DEMO_MODELS.contains(&m.name.as_str()))
+    {
         m.api_base = Some(simulator_base(addr, m.provider));
         m.api_key = Some(Secret::literal(DEFAULT_API_KEY));
     }

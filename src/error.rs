@@ -36,6 +36,9 @@ pub enum AppError {
         /// The offending field.
         param: Option<String>,
     },
+    /// The body is larger than `max_body_bytes`.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// A budget is spent; `status` comes from config.
     #[error("{message}")]
     BudgetExceeded {
@@ -96,6 +99,9 @@ impl AppError {
             AppError::ModelNotFound(_) => (404, "invalid_request_error", Some("model_not_found")),
             AppError::NotFound(_) => (404, "invalid_request_error", Some("not_found")),
             AppError::InvalidRequest { .. } => (400, "invalid_request_error", None),
+            AppError::PayloadTooLarge(_) => {
+                (413, "invalid_request_error", Some("request_too_large"))
+            }
             AppError::BudgetExceeded { status, .. } => {
                 (*status, "budget_exceeded", Some("budget_exceeded"))
             }

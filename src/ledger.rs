@@ -57,13 +57,20 @@ impl Ledger {
     /// Starts the writer thread on `db`.
     pub fn start(db: Db) -> Ledger {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let stats = Arc::new(LedgerStats { healthy: AtomicBool::new(true), ..LedgerStats::default() });
+        let stats = Arc::new(LedgerStats {
+            healthy: AtomicBool::new(true),
+            ..LedgerStats::default()
+        });
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("tollgate-ledger".into())
             .spawn(move || writer_loop(db, rx, thread_stats))
             .ok();
-        Ledger { tx, stats, thread: Mutex::new(thread) }
+        Ledger {
+            tx,
+            stats,
+            thread: Mutex::new(thread),
+        }
     }
 
     /// Queues a record, waiting while the queue is full.
@@ -86,7 +93,9 @@ impl Ledger {
                     let _ = tx.send(msg).await;
                 });
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => tracing::error!("ledger is closed; a record was not written"),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("ledger is closed; a record was not written")
+            }
         }
     }
 
@@ -117,7 +126,9 @@ impl Ledger {
     /// Records queued but not yet committed.
     pub fn queue_depth(&self) -> u64 {
         let s = &self.stats;
-        s.enqueued.load(Ordering::Relaxed).saturating_sub(s.written.load(Ordering::Relaxed))
+        s.enqueued
+            .load(Ordering::Relaxed)
+            .saturating_sub(s.written.load(Ordering::Relaxed))
     }
 
     /// The counters.
@@ -130,7 +141,9 @@ fn writer_loop(db: Db, mut rx: mpsc::Receiver<Msg>, stats: Arc<LedgerStats>) {
     let mut batch: Vec<LogRecord> = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::new();
     loop {
-        let Some(first) = rx.blocking_recv() else { break };
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
         let mut stop = take(first, &mut batch, &mut waiters);
         while !stop && batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -151,10 +164,17 @@ fn writer_loop(db: Db, mut rx: mpsc::Receiver<Msg>, stats: Arc<LedgerStats>) {
             break;
         }
     }
-    tracing::info!(written = stats.written.load(Ordering::Relaxed), "ledger writer stopped");
+    tracing::info!(
+        written = stats.written.load(Ordering::Relaxed),
+        "ledger writer stopped"
+    );
 }
 
-fn take(msg: Msg, batch: &mut Vec<LogRecord>, waiters: &mut Vec<std::sync::mpsc::SyncSender<()>>) -> bool {
+fn take(
+    msg: Msg,
+    batch: &mut Vec<LogRecord>,
+    waiters: &mut Vec<std::sync::mpsc::SyncSender<()>>,
+) -> bool {
     match msg {
         Msg::Record(r) => batch.push(*r),
         Msg::Flush(w) => waiters.push(w),
@@ -173,7 +193,9 @@ fn commit_with_retry(db: &Db, batch: &mut Vec<LogRecord>, stats: &LedgerStats) {
         match commit(db, batch) {
             Ok(()) => {
                 let us = started.elapsed().as_micros() as u64;
-                stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                stats
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 stats.last_commit_us.store(us, Ordering::Relaxed);
                 stats.commit_us_total.fetch_add(us, Ordering::Relaxed);

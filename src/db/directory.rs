@@ -76,7 +76,8 @@ pub fn keys(conn: &Connection) -> rusqlite::Result<Vec<KeyRecord>> {
 
 /// Every user.
 pub fn users(conn: &Connection) -> rusqlite::Result<Vec<UserRecord>> {
-    let mut stmt = conn.prepare("SELECT id, username, max_budget, budget_duration, disabled FROM users")?;
+    let mut stmt =
+        conn.prepare("SELECT id, username, max_budget, budget_duration, disabled FROM users")?;
     let rows = stmt.query_map([], |r| {
         Ok(UserRecord {
             id: r.get(0)?,
@@ -91,8 +92,9 @@ pub fn users(conn: &Connection) -> rusqlite::Result<Vec<UserRecord>> {
 
 /// Every team.
 pub fn teams(conn: &Connection) -> rusqlite::Result<Vec<TeamRecord>> {
-    let mut stmt =
-        conn.prepare("SELECT id, team_id, alias, max_budget, budget_duration, models, rpm, tpm FROM teams")?;
+    let mut stmt = conn.prepare(
+        "SELECT id, team_id, alias, max_budget, budget_duration, models, rpm, tpm FROM teams",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(TeamRecord {
             id: r.get(0)?,

@@ -44,8 +44,10 @@ pub fn insert(tx: &Transaction<'_>, r: &LogRecord) -> rusqlite::Result<()> {
     ])?;
     if r.request_body.is_some() || r.response_body.is_some() {
         let id = tx.last_insert_rowid();
-        tx.prepare_cached("INSERT INTO request_bodies (log_id, request, response) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, r.request_body, r.response_body])?;
+        tx.prepare_cached(
+            "INSERT INTO request_bodies (log_id, request, response) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, r.request_body, r.response_body])?;
     }
     tx.prepare_cached(
         "INSERT INTO usage_hourly (hour, key_id, user_id, team_id, model, requests, successes, failures,
@@ -65,7 +67,9 @@ pub fn insert(tx: &Transaction<'_>, r: &LogRecord) -> rusqlite::Result<()> {
 
 /// Marks a key as used at `at_ms`.
 pub fn touch_key(tx: &Transaction<'_>, key_id: i64, at_ms: i64) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?2) WHERE id = ?1")?
-        .execute(params![key_id, at_ms])?;
+    tx.prepare_cached(
+        "UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?2) WHERE id = ?1",
+    )?
+    .execute(params![key_id, at_ms])?;
     Ok(())
 }

@@ -172,8 +172,14 @@ impl Snapshot {
                 (t.id, Arc::new(team_entry(t, a)))
             })
             .collect();
-        let users = rows::users(conn)?.into_iter().map(|u| (u.id, Arc::new(user_entry(u)))).collect();
-        let keys = keys.into_iter().map(|k| (k.token.clone(), Arc::new(key_entry(k)))).collect();
+        let users = rows::users(conn)?
+            .into_iter()
+            .map(|u| (u.id, Arc::new(user_entry(u))))
+            .collect();
+        let keys = keys
+            .into_iter()
+            .map(|k| (k.token.clone(), Arc::new(key_entry(k))))
+            .collect();
         Ok(Snapshot { keys, users, teams })
     }
 }
@@ -199,7 +205,11 @@ impl Directory {
     /// The caller behind a secret `sk-…` key, if it may be used at `now_ms`.
     pub fn authenticate(&self, secret: &str, now_ms: i64) -> Result<Caller, KeyRefusal> {
         let snap = self.snapshot();
-        let key = snap.keys.get(&sha256_hex(secret)).cloned().ok_or(KeyRefusal::Unknown)?;
+        let key = snap
+            .keys
+            .get(&sha256_hex(secret))
+            .cloned()
+            .ok_or(KeyRefusal::Unknown)?;
         let caller = snap.caller_of(key);
         caller.usable(now_ms)?;
         Ok(caller)
@@ -234,7 +244,8 @@ impl Caller {
 
     /// True when both the key's and the team's model lists allow `model`.
     pub fn may_use(&self, model: &str) -> bool {
-        let allows = |list: &[String]| list.is_empty() || list.iter().any(|m| m == model || m == "*");
+        let allows =
+            |list: &[String]| list.is_empty() || list.iter().any(|m| m == model || m == "*");
         allows(&self.key.models) && self.team.as_ref().is_none_or(|t| allows(&t.models))
     }
 }
@@ -263,14 +274,26 @@ mod tests {
 
     #[test]
     fn model_lists_and_expiry_are_enforced() {
-        let c = Caller { key: Arc::new(key(&["gpt-4o"])), user: None, team: None };
+        let c = Caller {
+            key: Arc::new(key(&["gpt-4o"])),
+            user: None,
+            team: None,
+        };
         assert!(c.may_use("gpt-4o"));
         assert!(!c.may_use("mistral-large"));
-        let all = Caller { key: Arc::new(key(&[])), user: None, team: None };
+        let all = Caller {
+            key: Arc::new(key(&[])),
+            user: None,
+            team: None,
+        };
         assert!(all.may_use("anything"));
         let mut k = key(&[]);
         k.expires_at = Some(1000);
-        let expired = Caller { key: Arc::new(k), user: None, team: None };
+        let expired = Caller {
+            key: Arc::new(k),
+            user: None,
+            team: None,
+        };
         assert_eq!(expired.usable(999), Ok(()));
         assert_eq!(expired.usable(1000), Err(KeyRefusal::Expired));
     }

@@ -4,9 +4,9 @@
 pub mod auth;
 pub mod budget;
 pub mod directory;
-pub mod reservations;
 pub mod price_table;
 pub mod pricing;
+pub mod reservations;
 pub mod tokens;
 
 use crate::db::DbError;

@@ -40,7 +40,10 @@ pub struct TokenCounts {
 }
 
 fn table_row(id: &str) -> Option<&'static super::price_table::PriceRow> {
-    PRICES.binary_search_by(|row| row.0.cmp(id)).ok().map(|i| &PRICES[i])
+    PRICES
+        .binary_search_by(|row| row.0.cmp(id))
+        .ok()
+        .map(|i| &PRICES[i])
 }
 
 /// Prices for a deployment: config values win, then the table by the provider's model id,
@@ -89,13 +92,19 @@ impl ModelPrice {
     /// Worst case before the call: every prompt token at the highest prompt price and
     /// the full completion allowance.
     pub fn worst_case(&self, prompt_estimate: u64, max_tokens: Option<u32>) -> Nanos {
-        let completion = u64::from(max_tokens.unwrap_or(self.max_output_tokens).min(self.max_output_tokens.max(1)));
+        let completion = u64::from(
+            max_tokens
+                .unwrap_or(self.max_output_tokens)
+                .min(self.max_output_tokens.max(1)),
+        );
         let prompt_price = if self.cache_write.femto_cost(1) > self.input.femto_cost(1) {
             self.cache_write
         } else {
             self.input
         };
-        femto_to_nanos_ceil(prompt_price.femto_cost(prompt_estimate) + self.output.femto_cost(completion))
+        femto_to_nanos_ceil(
+            prompt_price.femto_cost(prompt_estimate) + self.output.femto_cost(completion),
+        )
     }
 }
 
@@ -134,7 +143,12 @@ mod tests {
         assert!(p.known);
         // 1000 prompt (200 cached) + 500 completion:
         // 800 × 2.50/M + 200 × 1.25/M + 500 × 10/M = 0.002 + 0.00025 + 0.005 USD.
-        let t = TokenCounts { prompt: 1000, completion: 500, cached_read: 200, cache_write: 0 };
+        let t = TokenCounts {
+            prompt: 1000,
+            completion: 500,
+            cached_read: 200,
+            cache_write: 0,
+        };
         assert_eq!(p.cost(t), Nanos(7_250_000));
         assert_eq!(p.max_output_tokens, 16384);
     }
@@ -145,7 +159,11 @@ mod tests {
         m.input_cost_per_mtok = Some(1.0);
         m.output_cost_per_mtok = Some(2.0);
         let p = resolve(&m);
-        let t = TokenCounts { prompt: 10, completion: 10, ..TokenCounts::default() };
+        let t = TokenCounts {
+            prompt: 10,
+            completion: 10,
+            ..TokenCounts::default()
+        };
         assert_eq!(p.cost(t), Nanos(30_000));
     }
 
@@ -153,7 +171,12 @@ mod tests {
     fn worst_case_covers_any_real_cost() {
         let p = resolve(&model("claude", "claude-sonnet-4-5"));
         let worst = p.worst_case(100, Some(50));
-        let real = p.cost(TokenCounts { prompt: 100, completion: 50, cached_read: 0, cache_write: 100 });
+        let real = p.cost(TokenCounts {
+            prompt: 100,
+            completion: 50,
+            cached_read: 0,
+            cache_write: 100,
+        });
         assert!(worst >= real);
         assert_eq!(p.worst_case(0, None), p.worst_case(0, Some(10_000_000)));
     }

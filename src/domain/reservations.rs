@@ -67,10 +67,18 @@ impl BudgetRefusal {
     pub fn message(&self) -> String {
         let reset = self
             .reset_at
-            .map(|t| format!("resets at {}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+            .map(|t| {
+                format!(
+                    "resets at {}",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
+            })
             .unwrap_or_else(|| "lifetime budget, does not reset".into());
         let in_flight = if self.reserved > Nanos::ZERO {
-            format!(" (+{} USD reserved by requests in flight)", self.reserved.format_usd(6))
+            format!(
+                " (+{} USD reserved by requests in flight)",
+                self.reserved.format_usd(6)
+            )
         } else {
             String::new()
         };
@@ -116,11 +124,25 @@ pub fn limits_of(caller: &Caller) -> Vec<Limit> {
     let mut out = Vec::with_capacity(3);
     if let Some(limit) = caller.key.max_budget {
         let period = caller.key.period;
-        out.push(Limit { account: Account::Key(caller.key.id), kind: "key", name: caller.key.alias.clone(), limit, period, basis: basis(period, Nanos::ZERO) });
+        out.push(Limit {
+            account: Account::Key(caller.key.id),
+            kind: "key",
+            name: caller.key.alias.clone(),
+            limit,
+            period,
+            basis: basis(period, Nanos::ZERO),
+        });
     }
     if let Some(user) = caller.user.as_ref() {
         if let Some(limit) = user.max_budget {
-            out.push(Limit { account: Account::User(user.id), kind: "user", name: user.username.clone(), limit, period: user.period, basis: basis(user.period, Nanos::ZERO) });
+            out.push(Limit {
+                account: Account::User(user.id),
+                kind: "user",
+                name: user.username.clone(),
+                limit,
+                period: user.period,
+                basis: basis(user.period, Nanos::ZERO),
+            });
         }
     }
     if let (None, Some(team)) = (caller.key.max_budget, caller.team.as_ref()) {
@@ -145,15 +167,27 @@ fn team_pool_limit(team: &super::directory::TeamEntry, budget: Nanos) -> Limit {
 impl Budgets {
     /// Empty counters.
     pub fn new(offset: UtcOffset, mode: BudgetEnforcement) -> Budgets {
-        Budgets { counters: Mutex::new(HashMap::new()), offset, mode }
+        Budgets {
+            counters: Mutex::new(HashMap::new()),
+            offset,
+            mode,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Account, Counter>> {
         self.counters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn current<'a>(map: &'a mut HashMap<Account, Counter>, l: &Limit, start_ms: i64) -> &'a mut Counter {
-        let c = map.entry(l.account).or_insert(Counter { period_start_ms: start_ms, basis: l.basis, ..Counter::default() });
+    fn current<'a>(
+        map: &'a mut HashMap<Account, Counter>,
+        l: &Limit,
+        start_ms: i64,
+    ) -> &'a mut Counter {
+        let c = map.entry(l.account).or_insert(Counter {
+            period_start_ms: start_ms,
+            basis: l.basis,
+            ..Counter::default()
+        });
         if c.period_start_ms != start_ms {
             c.period_start_ms = start_ms;
             c.spent = Nanos::ZERO;
@@ -162,20 +196,39 @@ impl Budgets {
     }
 
     /// Reserves `amount` on every budget of `caller`, or says which budget is spent.
-    pub fn reserve(&self, caller: &Caller, amount: Nanos, now: DateTime<Utc>) -> Result<Reservation, BudgetRefusal> {
+    pub fn reserve(
+        &self,
+        caller: &Caller,
+        amount: Nanos,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, BudgetRefusal> {
         let limits = limits_of(caller);
-        let amount = if self.mode == BudgetEnforcement::Strict { amount } else { Nanos::ZERO };
+        let amount = if self.mode == BudgetEnforcement::Strict {
+            amount
+        } else {
+            Nanos::ZERO
+        };
         let mut map = self.lock();
         for l in &limits {
             let start = l.period.start(now, self.offset).timestamp_millis();
             let c = Self::current(&mut map, l, start);
             let committed = c.spent.saturating_add(c.reserved);
             let over = match self.mode {
-                BudgetEnforcement::Strict => committed.saturating_add(amount) > l.limit || c.spent >= l.limit,
+                BudgetEnforcement::Strict => {
+                    committed.saturating_add(amount) > l.limit || c.spent >= l.limit
+                }
                 BudgetEnforcement::Soft => c.spent >= l.limit,
             };
             if over {
-                return Err(BudgetRefusal { kind: l.kind, name: l.name.clone(), spent: c.spent, reserved: c.reserved, limit: l.limit, request_max: amount, reset_at: l.period.reset_at(now, self.offset) });
+                return Err(BudgetRefusal {
+                    kind: l.kind,
+                    name: l.name.clone(),
+                    spent: c.spent,
+                    reserved: c.reserved,
+                    limit: l.limit,
+                    request_max: amount,
+                    reset_at: l.period.reset_at(now, self.offset),
+                });
             }
         }
         for l in &limits {
@@ -183,19 +236,34 @@ impl Budgets {
                 c.reserved = c.reserved.saturating_add(amount);
             }
         }
-        Ok(Reservation { accounts: limits.iter().map(|l| l.account).collect(), amount })
+        Ok(Reservation {
+            accounts: limits.iter().map(|l| l.account).collect(),
+            amount,
+        })
     }
 
     /// Releases a reservation and books the real cost in the current period.
-    pub fn settle(&self, reservation: Reservation, actual: Nanos, caller: &Caller, now: DateTime<Utc>) {
+    pub fn settle(
+        &self,
+        reservation: Reservation,
+        actual: Nanos,
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) {
         let limits = limits_of(caller);
         let mut map = self.lock();
         for account in &reservation.accounts {
             if let Some(c) = map.get_mut(account) {
-                c.reserved = c.reserved.saturating_sub(reservation.amount).max(Nanos::ZERO);
+                c.reserved = c
+                    .reserved
+                    .saturating_sub(reservation.amount)
+                    .max(Nanos::ZERO);
             }
         }
-        for l in limits.iter().filter(|l| reservation.accounts.contains(&l.account)) {
+        for l in limits
+            .iter()
+            .filter(|l| reservation.accounts.contains(&l.account))
+        {
             let start = l.period.start(now, self.offset).timestamp_millis();
             let c = Self::current(&mut map, l, start);
             c.spent = c.spent.saturating_add(actual);
@@ -207,19 +275,30 @@ impl Budgets {
         let start = limit.period.start(now, self.offset).timestamp_millis();
         let mut map = self.lock();
         let c = Self::current(&mut map, limit, start);
-        Standing { spent: c.spent, reserved: c.reserved }
+        Standing {
+            spent: c.spent,
+            reserved: c.reserved,
+        }
     }
 
     /// Seeds counters from the rollups for budgets that are new or whose meaning
     /// changed (period kind, team allocation); counters already live are kept, since
     /// they may hold charges the ledger has not committed yet.
-    pub fn seed_from_db(&self, conn: &Connection, snap: &Snapshot, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    pub fn seed_from_db(
+        &self,
+        conn: &Connection,
+        snap: &Snapshot,
+        now: DateTime<Utc>,
+    ) -> rusqlite::Result<()> {
         let mut wanted: Vec<(Limit, i64)> = Vec::new();
         for k in snap.keys.values() {
             let caller = snap.caller_of(k.clone());
             for l in limits_of(&caller) {
                 let start = l.period.start(now, self.offset).timestamp_millis();
-                let fresh = self.lock().get(&l.account).is_none_or(|c| c.basis != l.basis || c.period_start_ms != start);
+                let fresh = self
+                    .lock()
+                    .get(&l.account)
+                    .is_none_or(|c| c.basis != l.basis || c.period_start_ms != start);
                 if fresh && !wanted.iter().any(|(w, _)| w.account == l.account) {
                     wanted.push((l, start));
                 }
@@ -233,7 +312,12 @@ impl Budgets {
             };
             let mut map = self.lock();
             let c = map.entry(l.account).or_default();
-            *c = Counter { period_start_ms: start, basis: l.basis, spent, reserved: c.reserved };
+            *c = Counter {
+                period_start_ms: start,
+                basis: l.basis,
+                spent,
+                reserved: c.reserved,
+            };
         }
         Ok(())
     }
@@ -249,9 +333,19 @@ mod tests {
     fn caller(budget: i64) -> Caller {
         Caller {
             key: Arc::new(KeyEntry {
-                id: 7, token: "t".into(), alias: "k".into(), last4: "abcd".into(), user_id: None, team_id: None,
-                max_budget: Some(Nanos(budget)), period: BudgetPeriod::Monthly, models: vec![],
-                expires_at: None, blocked: false, rpm: None, tpm: None,
+                id: 7,
+                token: "t".into(),
+                alias: "k".into(),
+                last4: "abcd".into(),
+                user_id: None,
+                team_id: None,
+                max_budget: Some(Nanos(budget)),
+                period: BudgetPeriod::Monthly,
+                models: vec![],
+                expires_at: None,
+                blocked: false,
+                rpm: None,
+                tpm: None,
             }),
             user: None,
             team: None,
@@ -270,7 +364,13 @@ mod tests {
         b.settle(r1, Nanos(10), &c, now);
         let r2 = b.reserve(&c, Nanos(60), now).expect("fits after settle");
         b.settle(r2, Nanos(60), &c, now);
-        assert_eq!(b.standing(&limits_of(&c)[0], now), Standing { spent: Nanos(70), reserved: Nanos::ZERO });
+        assert_eq!(
+            b.standing(&limits_of(&c)[0], now),
+            Standing {
+                spent: Nanos(70),
+                reserved: Nanos::ZERO
+            }
+        );
     }
 
     #[test]
@@ -278,7 +378,9 @@ mod tests {
         let b = Budgets::new(UtcOffset::default(), BudgetEnforcement::Soft);
         let c = caller(100);
         let now = Utc::now();
-        let r = b.reserve(&c, Nanos(1_000), now).expect("soft ignores worst case");
+        let r = b
+            .reserve(&c, Nanos(1_000), now)
+            .expect("soft ignores worst case");
         b.settle(r, Nanos(150), &c, now);
         assert!(b.reserve(&c, Nanos(1), now).is_err());
     }
@@ -287,8 +389,12 @@ mod tests {
     fn a_new_period_starts_from_zero() {
         let b = Budgets::new(UtcOffset::default(), BudgetEnforcement::Strict);
         let c = caller(100);
-        let jan = DateTime::parse_from_rfc3339("2026-01-31T23:00:00Z").unwrap().with_timezone(&Utc);
-        let feb = DateTime::parse_from_rfc3339("2026-02-01T01:00:00Z").unwrap().with_timezone(&Utc);
+        let jan = DateTime::parse_from_rfc3339("2026-01-31T23:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let feb = DateTime::parse_from_rfc3339("2026-02-01T01:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let r = b.reserve(&c, Nanos(100), jan).unwrap();
         b.settle(r, Nanos(100), &c, jan);
         assert!(b.reserve(&c, Nanos(1), jan).is_err());

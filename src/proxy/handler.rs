@@ -11,7 +11,7 @@ use super::limits::Limited;
 use super::relay::Relay;
 use super::router::{Answer, Failure};
 use super::ticket::{truncate_body, Outcome, Ticket};
-use super::{ChatRequest, Usage, UpstreamError};
+use super::{ChatRequest, UpstreamError, Usage};
 use crate::app::AppState;
 use crate::domain::directory::Caller;
 use crate::domain::tokens::random_base62;
@@ -40,11 +40,18 @@ fn bearer(req: &HttpRequest) -> Result<String, AppError> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| AppError::Authentication("Missing API key: send `Authorization: Bearer sk-...`".into()))?;
-    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim);
+        .ok_or_else(|| {
+            AppError::Authentication("Missing API key: send `Authorization: Bearer sk-...`".into())
+        })?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim);
     match token {
         Some(t) if t.starts_with("sk-") && t.len() <= 200 => Ok(t.to_string()),
-        _ => Err(AppError::Authentication("Malformed API key: expected `Authorization: Bearer sk-...`".into())),
+        _ => Err(AppError::Authentication(
+            "Malformed API key: expected `Authorization: Bearer sk-...`".into(),
+        )),
     }
 }
 
@@ -57,7 +64,10 @@ fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Caller, AppError>
 }
 
 /// `GET /models`: the models the key may use.
-async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn list_models(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let caller = authenticate(&state, &req)?;
     let created = state.started_at;
     let data: Vec<serde_json::Value> = state
@@ -73,14 +83,22 @@ async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
 /// `POST /chat/completions`.
 async fn chat_completions(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
     http: web::Data<awc::Client>,
 ) -> HttpResponse {
     let request_id = format!("req_{}", random_base62(24));
     let mut ticket = Ticket::open(state.clone(), request_id.clone());
-    match proceed(&req, &body, &state, &http, &mut ticket).await {
-        Ok(Called { answer: Answer::Complete(resp), .. }) => {
+    let limit = state.config.server.max_body_bytes;
+    let result = match read_body(payload, limit).await {
+        Ok(body) => proceed(&req, &body, &state, &http, &mut ticket).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(Called {
+            answer: Answer::Complete(resp),
+            ..
+        }) => {
             let text = serde_json::to_string(&resp.to_openai_json()).unwrap_or_default();
             let outcome = Outcome {
                 http_status: 200,
@@ -89,10 +107,16 @@ async fn chat_completions(
                 response_body: state.config.server.store_bodies.then(|| text.clone()),
             };
             let (cost, remaining) = ticket.finish(outcome).await;
-            let http = HttpResponse::Ok().content_type(ContentType::json()).body(text);
+            let http = HttpResponse::Ok()
+                .content_type(ContentType::json())
+                .body(text);
             with_headers(http, &request_id, Some(cost), remaining)
         }
-        Ok(Called { answer: Answer::Stream(chunks), include_usage, prompt_estimate }) => {
+        Ok(Called {
+            answer: Answer::Stream(chunks),
+            include_usage,
+            prompt_estimate,
+        }) => {
             let remaining = ticket.key_remaining();
             let keep = state.config.server.store_bodies;
             let relay = Relay::new(chunks, ticket, include_usage, prompt_estimate, keep);
@@ -107,14 +131,24 @@ async fn chat_completions(
             let status = error.parts().0;
             let message = error.to_string();
             let resp = actix_web::ResponseError::error_response(&error);
-            let outcome = Outcome { http_status: status, error: Some(message), usage: Usage::default(), response_body: None };
+            let outcome = Outcome {
+                http_status: status,
+                error: Some(message),
+                usage: Usage::default(),
+                response_body: None,
+            };
             let (_, remaining) = ticket.finish(outcome).await;
             with_headers(resp, &request_id, Some(Nanos::ZERO), remaining)
         }
     }
 }
 
-fn with_headers(mut resp: HttpResponse, request_id: &str, cost: Option<Nanos>, remaining: Option<Nanos>) -> HttpResponse {
+fn with_headers(
+    mut resp: HttpResponse,
+    request_id: &str,
+    cost: Option<Nanos>,
+    remaining: Option<Nanos>,
+) -> HttpResponse {
     let h = resp.headers_mut();
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = header::HeaderValue::from_str(&value) {
@@ -131,6 +165,24 @@ fn with_headers(mut resp: HttpResponse, request_id: &str, cost: Option<Nanos>, r
     resp
 }
 
+/// Reads the body up to `limit` bytes; larger bodies are refused with 413 in OpenAI's format.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, AppError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::invalid(format!("could not read the request body: {e}"), None)
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge(format!(
+                "The request body is larger than the {limit} bytes this gateway accepts"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// A provider answered.
 struct Called {
     answer: Answer,
@@ -140,51 +192,83 @@ struct Called {
 
 async fn proceed(
     req: &HttpRequest,
-    body: &web::Bytes,
+    body: &[u8],
     state: &web::Data<AppState>,
     http: &awc::Client,
     ticket: &mut Ticket,
 ) -> Result<Called, AppError> {
     let caller = authenticate(state, req)?;
     ticket.caller = Some(caller.clone());
-    check_content_type(req)?;
-    let chat = ChatRequest::parse(body).map_err(|e| AppError::InvalidRequest { message: e.message, param: e.param })?;
+    check_content_type(req, body)?;
+    let chat = ChatRequest::parse(body).map_err(|e| AppError::InvalidRequest {
+        message: e.message,
+        param: e.param,
+    })?;
     ticket.model = chat.model.clone();
     ticket.stream = chat.stream;
     if state.config.server.store_bodies {
         ticket.request_body = Some(truncate_body(&String::from_utf8_lossy(body)));
     }
-    let group = state
-        .router
-        .group(&chat.model)
-        .ok_or_else(|| AppError::ModelNotFound(format!("The model `{}` does not exist on this gateway", chat.model)))?;
+    let group = state.router.group(&chat.model).ok_or_else(|| {
+        AppError::ModelNotFound(format!(
+            "The model `{}` does not exist on this gateway",
+            chat.model
+        ))
+    })?;
     if !caller.may_use(&chat.model) {
-        return Err(AppError::ModelNotAllowed(format!("This API key is not allowed to use the model `{}`", chat.model)));
+        return Err(AppError::ModelNotAllowed(format!(
+            "This API key is not allowed to use the model `{}`",
+            chat.model
+        )));
     }
     let now = Utc::now();
-    state.rate_limits.admit(&limited_entities(&caller), now.timestamp()).map_err(|hit| AppError::RateLimited {
-        message: format!("Rate limit reached: the {}'s {} limit is used up for this minute", hit.who, hit.what),
-        retry_after_s: hit.retry_after_s,
-    })?;
+    state
+        .rate_limits
+        .admit(&limited_entities(&caller), now.timestamp())
+        .map_err(|hit| AppError::RateLimited {
+            message: format!(
+                "Rate limit reached: the {}'s {} limit is used up for this minute",
+                hit.who, hit.what
+            ),
+            retry_after_s: hit.retry_after_s,
+        })?;
     if !state.ledger.is_healthy() {
         return Err(AppError::Unavailable("The gateway cannot record requests right now (database not writable); try again shortly".into()));
     }
     let prompt_estimate = chat.estimate_prompt_tokens();
-    let worst = group.worst_price().map_or(Nanos::ZERO, |p| p.worst_case(prompt_estimate, chat.requested_max_tokens()));
-    let reservation = state.budgets.reserve(&caller, worst, now).map_err(|refusal| AppError::BudgetExceeded {
-        status: state.config.server.budget_exceeded_status,
-        message: refusal.message(),
-    })?;
+    let worst = group.worst_price().map_or(Nanos::ZERO, |p| {
+        p.worst_case(prompt_estimate, chat.requested_max_tokens())
+    });
+    let reservation = state
+        .budgets
+        .reserve(&caller, worst, now)
+        .map_err(|refusal| AppError::BudgetExceeded {
+            status: state.config.server.budget_exceeded_status,
+            message: refusal.message(),
+        })?;
     ticket.reservation = Some(reservation);
     call_upstream(http, group, chat, ticket, prompt_estimate).await
 }
 
-fn check_content_type(req: &HttpRequest) -> Result<(), AppError> {
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-    if ct.to_ascii_lowercase().starts_with("application/json") {
+/// JSON bodies only. curl's default `application/x-www-form-urlencoded` (a forgotten
+/// `-H`) is accepted when the body is a JSON object, as other gateways do.
+fn check_content_type(req: &HttpRequest, body: &[u8]) -> Result<(), AppError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let ct = ct.to_ascii_lowercase();
+    let looks_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if ct.starts_with("application/json")
+        || (ct.starts_with("application/x-www-form-urlencoded") && looks_json)
+    {
         Ok(())
     } else {
-        Err(AppError::invalid(format!("Unsupported content type `{ct}`: send `Content-Type: application/json`"), None))
+        Err(AppError::invalid(
+            format!("Unsupported content type `{ct}`: send `Content-Type: application/json`"),
+            None,
+        ))
     }
 }
 
@@ -201,7 +285,11 @@ async fn call_upstream(
             ticket.deployment = Some((d.upstream.provider.as_str(), d.index));
             ticket.price = Some(d.price);
             d.window.count_tokens(now_s, prompt_estimate);
-            Ok(Called { answer, include_usage: chat.include_usage, prompt_estimate })
+            Ok(Called {
+                answer,
+                include_usage: chat.include_usage,
+                prompt_estimate,
+            })
         }
         Err(Failure { error, deployment }) => {
             ticket.deployment = Some((deployment.upstream.provider.as_str(), deployment.index));

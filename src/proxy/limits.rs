@@ -16,7 +16,11 @@ pub struct Window {
 impl Window {
     /// A window with optional limits.
     pub fn new(rpm: Option<u32>, tpm: Option<u64>) -> Window {
-        Window { rpm, tpm, state: Mutex::new((0, 0, 0)) }
+        Window {
+            rpm,
+            tpm,
+            state: Mutex::new((0, 0, 0)),
+        }
     }
 
     fn with<T>(&self, now_s: i64, f: impl FnOnce(&mut (i64, u32, u64)) -> T) -> T {
@@ -30,7 +34,9 @@ impl Window {
 
     /// True when another request fits this minute.
     pub fn has_room(&self, now_s: i64) -> bool {
-        self.with(now_s, |s| self.rpm.is_none_or(|r| s.1 < r) && self.tpm.is_none_or(|t| s.2 < t))
+        self.with(now_s, |s| {
+            self.rpm.is_none_or(|r| s.1 < r) && self.tpm.is_none_or(|t| s.2 < t)
+        })
     }
 
     /// Counts a request.
@@ -87,7 +93,9 @@ pub struct LimitHit {
 impl RateLimits {
     fn window(&self, who: Limited, rpm: Option<u32>, tpm: Option<u64>) -> std::sync::Arc<Window> {
         let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let w = map.entry(who).or_insert_with(|| std::sync::Arc::new(Window::new(rpm, tpm)));
+        let w = map
+            .entry(who)
+            .or_insert_with(|| std::sync::Arc::new(Window::new(rpm, tpm)));
         if w.rpm != rpm || w.tpm != tpm {
             *w = std::sync::Arc::new(Window::new(rpm, tpm));
         }
@@ -95,21 +103,34 @@ impl RateLimits {
     }
 
     /// Admits one request for each limited entity, or names the limit hit.
-    pub fn admit(&self, entities: &[(Limited, Option<u32>, Option<u64>)], now_s: i64) -> Result<(), LimitHit> {
+    pub fn admit(
+        &self,
+        entities: &[(Limited, Option<u32>, Option<u64>)],
+        now_s: i64,
+    ) -> Result<(), LimitHit> {
         for (who, rpm, tpm) in entities.iter().filter(|e| e.1.is_some() || e.2.is_some()) {
             if let Err(what) = self.window(*who, *rpm, *tpm).admit(now_s) {
                 let label = match who {
                     Limited::Key(_) => "key",
                     Limited::Team(_) => "team",
                 };
-                return Err(LimitHit { who: label, what, retry_after_s: (60 - now_s.rem_euclid(60)).max(1) as u64 });
+                return Err(LimitHit {
+                    who: label,
+                    what,
+                    retry_after_s: (60 - now_s.rem_euclid(60)).max(1) as u64,
+                });
             }
         }
         Ok(())
     }
 
     /// Counts tokens of a finished request.
-    pub fn count_tokens(&self, entities: &[(Limited, Option<u32>, Option<u64>)], now_s: i64, tokens: u64) {
+    pub fn count_tokens(
+        &self,
+        entities: &[(Limited, Option<u32>, Option<u64>)],
+        now_s: i64,
+        tokens: u64,
+    ) {
         for (who, rpm, tpm) in entities.iter().filter(|e| e.2.is_some()) {
             self.window(*who, *rpm, *tpm).count_tokens(now_s, tokens);
         }

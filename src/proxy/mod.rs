@@ -10,9 +10,9 @@ pub mod anthropic;
 pub mod gemini;
 pub mod handler;
 mod http;
-pub mod limits;
 #[cfg(test)]
 mod http_tests;
+pub mod limits;
 mod messages;
 pub mod mistral;
 pub mod openai;

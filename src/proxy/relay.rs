@@ -10,7 +10,7 @@ use futures_util::Stream;
 
 use super::sse::encode_data;
 use super::ticket::{Outcome, Ticket};
-use super::{ChatChunk, ChunkStream, Usage, UpstreamError};
+use super::{ChatChunk, ChunkStream, UpstreamError, Usage};
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
@@ -29,8 +29,24 @@ pub struct Relay {
 
 impl Relay {
     /// Wraps `inner`; `ticket` is finished when the stream ends.
-    pub fn new(inner: ChunkStream, ticket: Ticket, include_usage: bool, prompt_estimate: u64, keep_text: bool) -> Relay {
-        Relay { inner, ticket: Some(ticket), include_usage, usage: None, prompt_estimate, streamed_chars: 0, text: String::new(), keep_text, done: false }
+    pub fn new(
+        inner: ChunkStream,
+        ticket: Ticket,
+        include_usage: bool,
+        prompt_estimate: u64,
+        keep_text: bool,
+    ) -> Relay {
+        Relay {
+            inner,
+            ticket: Some(ticket),
+            include_usage,
+            usage: None,
+            prompt_estimate,
+            streamed_chars: 0,
+            text: String::new(),
+            keep_text,
+            done: false,
+        }
     }
 
     fn observe(&mut self, chunk: &ChatChunk) {
@@ -45,7 +61,10 @@ impl Relay {
                 }
             }
             for call in &c.delta.tool_calls {
-                self.streamed_chars += call.arguments.as_ref().map_or(0, |a| a.chars().count() as u64);
+                self.streamed_chars += call
+                    .arguments
+                    .as_ref()
+                    .map_or(0, |a| a.chars().count() as u64);
             }
         }
     }
@@ -64,7 +83,12 @@ impl Relay {
         let usage = self.usage_so_far();
         let body = self.keep_text.then(|| std::mem::take(&mut self.text));
         if let Some(mut t) = self.ticket.take() {
-            t.finish_now(Outcome { http_status: status, error, usage, response_body: body });
+            t.finish_now(Outcome {
+                http_status: status,
+                error,
+                usage,
+                response_body: body,
+            });
         }
     }
 }
@@ -76,7 +100,9 @@ fn error_event(e: &UpstreamError) -> Bytes {
         UpstreamError::Timeout => ("api_error", "upstream_timeout"),
         _ => ("api_error", "upstream_error"),
     };
-    encode_data(&serde_json::json!({"error": {"message": e.to_string(), "type": error_type, "param": null, "code": code}}))
+    encode_data(
+        &serde_json::json!({"error": {"message": e.to_string(), "type": error_type, "param": null, "code": code}}),
+    )
 }
 
 impl Stream for Relay {

@@ -62,7 +62,10 @@ impl Router {
                     provider: m.provider,
                     model_id: m.model.clone(),
                     api_base: m.api_base(),
-                    api_key: m.api_key.as_ref().and_then(|k| k.expose().map(str::to_string)),
+                    api_key: m
+                        .api_key
+                        .as_ref()
+                        .and_then(|k| k.expose().map(str::to_string)),
                     timeout: Duration::from_secs(m.timeout_s),
                 },
                 price,
@@ -71,7 +74,11 @@ impl Router {
             };
             let group = groups.entry(m.name.clone()).or_insert_with(|| {
                 names.push(m.name.clone());
-                ModelGroup { name: m.name.clone(), deployments: Vec::new(), next: AtomicUsize::new(0) }
+                ModelGroup {
+                    name: m.name.clone(),
+                    deployments: Vec::new(),
+                    next: AtomicUsize::new(0),
+                }
             });
             group.deployments.push(deployment);
         }
@@ -109,18 +116,27 @@ impl ModelGroup {
     pub fn order(&self, now_s: i64) -> Vec<&Deployment> {
         let n = self.deployments.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n.max(1);
-        let mut order: Vec<&Deployment> = (0..n).map(|i| &self.deployments[(start + i) % n]).collect();
+        let mut order: Vec<&Deployment> =
+            (0..n).map(|i| &self.deployments[(start + i) % n]).collect();
         order.sort_by_key(|d| !d.window.has_room(now_s));
         order
     }
 
     /// The worst-case price across deployments (reservations must cover any of them).
     pub fn worst_price(&self) -> Option<&ModelPrice> {
-        self.deployments.iter().map(|d| &d.price).max_by_key(|p| p.worst_case(1000, None))
+        self.deployments
+            .iter()
+            .map(|d| &d.price)
+            .max_by_key(|p| p.worst_case(1000, None))
     }
 
     /// Calls deployments until one answers or the retry budget is spent.
-    pub async fn call<'a>(&'a self, http: &Client, req: &ChatRequest, now_s: i64) -> Result<(Answer, &'a Deployment), Failure<'a>> {
+    pub async fn call<'a>(
+        &'a self,
+        http: &Client,
+        req: &ChatRequest,
+        now_s: i64,
+    ) -> Result<(Answer, &'a Deployment), Failure<'a>> {
         let order = self.order(now_s);
         let attempts = 1 + order.first().map_or(0, |d| d.max_retries as usize);
         let mut last: Option<Failure<'a>> = None;
@@ -128,9 +144,13 @@ impl ModelGroup {
             let d = order[attempt % order.len()];
             d.window.count_request(now_s);
             let result = if req.stream {
-                super::stream(http, &d.upstream, req).await.map(Answer::Stream)
+                super::stream(http, &d.upstream, req)
+                    .await
+                    .map(Answer::Stream)
             } else {
-                super::complete(http, &d.upstream, req).await.map(Answer::Complete)
+                super::complete(http, &d.upstream, req)
+                    .await
+                    .map(Answer::Complete)
             };
             match result {
                 Ok(answer) => return Ok((answer, d)),
@@ -138,7 +158,10 @@ impl ModelGroup {
                     let retry = error.is_retryable() && attempt + 1 < attempts;
                     let wait = backoff(attempt, error.retry_after());
                     tracing::warn!(model = %self.name, deployment = d.index, error = %error, retry, "upstream attempt failed");
-                    last = Some(Failure { error, deployment: d });
+                    last = Some(Failure {
+                        error,
+                        deployment: d,
+                    });
                     if !retry {
                         break;
                     }
@@ -146,7 +169,10 @@ impl ModelGroup {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| Failure { error: UpstreamError::Connect("no deployment".into()), deployment: &self.deployments[0] }))
+        Err(last.unwrap_or_else(|| Failure {
+            error: UpstreamError::Connect("no deployment".into()),
+            deployment: &self.deployments[0],
+        }))
     }
 }
 
@@ -164,7 +190,13 @@ mod tests {
     fn backoff_grows_and_honours_retry_after_within_bounds() {
         assert_eq!(backoff(0, None), Duration::from_millis(100));
         assert_eq!(backoff(2, None), Duration::from_millis(400));
-        assert_eq!(backoff(0, Some(Duration::from_secs(1))), Duration::from_secs(1));
-        assert_eq!(backoff(0, Some(Duration::from_secs(60))), Duration::from_secs(5));
+        assert_eq!(
+            backoff(0, Some(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            backoff(0, Some(Duration::from_secs(60))),
+            Duration::from_secs(5)
+        );
     }
 }

@@ -93,9 +93,16 @@ impl Ticket {
     /// What the key has left after this request, when it has a budget.
     pub fn key_remaining(&self) -> Option<Nanos> {
         let caller = self.caller.as_ref()?;
-        let limit = crate::domain::reservations::limits_of(caller).into_iter().find(|l| l.kind == "key")?;
+        let limit = crate::domain::reservations::limits_of(caller)
+            .into_iter()
+            .find(|l| l.kind == "key")?;
         let standing = self.state.budgets.standing(&limit, Utc::now());
-        Some(limit.limit.saturating_sub(standing.spent).saturating_sub(standing.reserved))
+        Some(
+            limit
+                .limit
+                .saturating_sub(standing.spent)
+                .saturating_sub(standing.reserved),
+        )
     }
 
     /// Settles and builds the log record; returns it with the charged cost.
@@ -108,7 +115,9 @@ impl Ticket {
         }
         if let Some(caller) = self.caller.as_ref() {
             let entities = super::handler::limited_entities(caller);
-            self.state.rate_limits.count_tokens(&entities, now.timestamp(), outcome.usage.total());
+            self.state
+                .rate_limits
+                .count_tokens(&entities, now.timestamp(), outcome.usage.total());
         }
         let (provider, deployment) = self.deployment.map_or(("", -1), |(p, d)| (p, d as i64));
         let caller = self.caller.as_ref();
@@ -160,7 +169,9 @@ impl Drop for Ticket {
         if !self.finished {
             self.finish_now(Outcome {
                 http_status: 499,
-                error: Some("the client closed the connection before the response completed".into()),
+                error: Some(
+                    "the client closed the connection before the response completed".into(),
+                ),
                 usage: Usage::default(),
                 response_body: None,
             });

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use awc::http::StatusCode;
 use serde_json::Value;
 use tollgate::config::Config;
+use tollgate::simulator::{Fault, FaultKind, SimProvider, Simulator, SimulatorConfig};
 use tollgate::App;
 
 /// Password of the admin every test app starts with.
@@ -25,6 +26,10 @@ pub struct TestApp {
     pub db_path: PathBuf,
     /// The server's shared state.
     pub state: actix_web::web::Data<tollgate::AppState>,
+    /// The strict fake providers the demo models are routed to.
+    pub sim: Simulator,
+    /// The simulator's address.
+    pub sim_addr: std::net::SocketAddr,
     client: awc::Client,
     cookies: RefCell<BTreeMap<String, String>>,
 }
@@ -67,6 +72,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let db_path = dir.path().join("tollgate.db");
     let mut config = Config::for_test(db_path.clone());
     config.admin.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
+    let sim = Simulator::new(SimulatorConfig::default());
+    let (sim_addr, sim_server) = sim.bind("127.0.0.1:0").expect("simulator binds");
+    actix_web::rt::spawn(sim_server);
+    tollgate::demo::route_demo_models(&mut config, sim_addr);
     adjust(&mut config);
     let app = App::build(config).await.expect("app starts");
     let url = format!("http://{}", app.addr);
@@ -77,6 +86,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         dir,
         db_path,
         state,
+        sim,
+        sim_addr,
         client: awc::Client::builder()
             .disable_redirects()
             .timeout(std::time::Duration::from_secs(30))
@@ -248,4 +259,94 @@ pub fn csrf_from(html: &str) -> String {
         .and_then(|rest| rest.split('"').next())
         .unwrap_or_default()
         .to_string()
+}
+
+/// The walkthrough's four models.
+pub const WALKTHROUGH_MODELS: [&str; 4] =
+    ["gpt-4o", "claude-3-5-sonnet", "gemini-pro", "mistral-large"];
+
+/// A key to insert directly (tests of the proxy do not depend on the key pages).
+#[derive(Default)]
+pub struct KeySpec<'a> {
+    pub alias: &'a str,
+    pub budget_usd: Option<f64>,
+    pub models: &'a [&'a str],
+    pub user_id: Option<i64>,
+    pub team_id: Option<i64>,
+    pub expires_at_ms: Option<i64>,
+    pub blocked: bool,
+    pub rpm: Option<i64>,
+}
+
+/// A simple chat body.
+pub fn chat_body(model: &str, text: &str) -> Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// One queued simulator fault for `provider`.
+pub fn fault(provider: Option<SimProvider>, times: u32, kind: FaultKind) -> Fault {
+    Fault {
+        provider,
+        model: None,
+        times,
+        kind,
+    }
+}
+
+impl TestApp {
+    /// Inserts a key row and refreshes the gateway; returns the secret.
+    pub async fn insert_key(&self, spec: KeySpec<'_>) -> String {
+        let secret = format!("sk-{}", tollgate::domain::tokens::random_base62(40));
+        let hash = tollgate::domain::tokens::sha256_hex(&secret);
+        let conn = rusqlite::Connection::open(&self.db_path).unwrap();
+        let models = serde_json::to_string(spec.models).unwrap();
+        let budget = spec.budget_usd.map(|b| (b * 1e9).round() as i64);
+        conn.execute(
+            "INSERT INTO keys (token, alias, last4, user_id, team_id, max_budget, budget_duration, models, expires_at, blocked, rpm, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, 0, 0)",
+            rusqlite::params![hash, spec.alias, &secret[secret.len() - 4..], spec.user_id, spec.team_id, budget, models, spec.expires_at_ms, spec.blocked, spec.rpm],
+        )
+        .unwrap();
+        self.state.entities_changed().await.unwrap();
+        secret
+    }
+
+    /// Runs SQL on the test database, then refreshes the gateway's view.
+    pub async fn sql(&self, sql: &str) {
+        let conn = rusqlite::Connection::open(&self.db_path).unwrap();
+        conn.execute_batch(sql).unwrap();
+        self.state.entities_changed().await.unwrap();
+    }
+
+    /// POST /chat/completions with a virtual key.
+    pub async fn chat(&self, key: &str, body: &Value) -> Resp {
+        let req = self
+            .client
+            .post(format!("{}/chat/completions", self.url))
+            .bearer_auth(key);
+        self.finish(req.send_json(body).await).await
+    }
+
+    /// Waits until every finished request is committed to the ledger.
+    pub async fn flush_ledger(&self) {
+        self.state.ledger.flush().await;
+    }
+
+    /// One integer from the test database.
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        let conn = rusqlite::Connection::open(&self.db_path).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+/// Parses an SSE body into its `data:` payloads.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| {
+            event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .map(str::to_string)
+        })
+        .collect()
 }
