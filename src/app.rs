@@ -35,6 +35,8 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     /// Process start, unix seconds (the `created` of `/models`).
     pub started_at: i64,
+    /// The address the server is bound to (the key debugger calls the proxy through it).
+    pub local_addr: SocketAddr,
 }
 
 impl AppState {
@@ -123,6 +125,7 @@ impl App {
             budgets,
             rate_limits: RateLimits::default(),
             started_at: chrono::Utc::now().timestamp(),
+            local_addr: addr,
         });
         state.entities_changed().await?;
         let server =

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod budget;
 pub mod directory;
+pub mod key_report;
 pub mod price_table;
 pub mod pricing;
 pub mod reservations;

@@ -6,6 +6,7 @@ pub mod i18n;
 pub mod login;
 pub mod placeholder;
 pub mod session;
+pub mod test_key;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -76,8 +77,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/teams", web::get().to(teams_placeholder))
         .route("/users", web::get().to(users_placeholder))
         .route("/virtual-keys", web::get().to(keys_placeholder))
-        .route("/logs", web::get().to(logs_placeholder))
-        .route("/test-key", web::get().to(test_key_placeholder));
+        .route("/logs", web::get().to(logs_placeholder));
+    test_key::routes(cfg);
 }
 
 async fn usage_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
@@ -94,7 +95,4 @@ async fn keys_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, P
 }
 async fn logs_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
     placeholder::render(u, r, "logs", ("请求日志", "Request Logs")).await
-}
-async fn test_key_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
-    placeholder::render(u, r, "test_key", ("密钥调试", "Key Debugger")).await
 }

@@ -6,3 +6,4 @@ mod helpers;
 mod foundation;
 mod proxy;
 mod sdk;
+mod test_key;
