@@ -35,6 +35,8 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     /// Process start, unix seconds (the `created` of `/models`).
     pub started_at: i64,
+    /// Prometheus counters and histograms.
+    pub metrics: crate::metrics::Metrics,
     /// The address the server is bound to (the key debugger calls the proxy through it).
     pub local_addr: SocketAddr,
 }
@@ -126,6 +128,7 @@ impl App {
             rate_limits: RateLimits::default(),
             started_at: chrono::Utc::now().timestamp(),
             local_addr: addr,
+            metrics: crate::metrics::Metrics::default(),
         });
         state.entities_changed().await?;
         let server =
@@ -186,6 +189,7 @@ fn upstream_client() -> awc::Client {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/liveliness", web::get().to(liveliness))
         .route("/health/readiness", web::get().to(readiness))
+        .route("/metrics", web::get().to(metrics))
         .route("/static/app.css", web::get().to(app_css))
         .route("/static/app.js", web::get().to(app_js));
     crate::proxy::handler::routes(cfg);
@@ -227,6 +231,27 @@ async fn readiness(state: web::Data<AppState>) -> HttpResponse {
                 .json(serde_json::json!({"status": "unhealthy", "db": "unavailable"}))
         }
     }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let path = state.config.server.database.clone();
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    let stats = state.ledger.stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let gauges = crate::metrics::Gauges {
+        ledger_queue_depth: state.ledger.queue_depth(),
+        ledger_written: load(&stats.written),
+        ledger_commits: load(&stats.commits),
+        ledger_failures: load(&stats.failures),
+        ledger_last_commit_us: load(&stats.last_commit_us),
+        ledger_commit_us_total: load(&stats.commit_us_total),
+        database_bytes: size(&path) + size(std::path::Path::new(&wal)),
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&gauges))
 }
 
 async fn app_css() -> HttpResponse {

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod ledger;
+pub mod metrics;
 pub mod money;
 pub mod proxy;
 pub mod simulator;

@@ -128,6 +128,9 @@ async fn chat_completions(
             with_headers(resp, &request_id, None, remaining)
         }
         Err(error) => {
+            if matches!(error, AppError::BudgetExceeded { .. }) {
+                state.metrics.budget_refused();
+            }
             let status = error.parts().0;
             let message = error.to_string();
             let resp = actix_web::ResponseError::error_response(&error);
@@ -280,7 +283,10 @@ async fn call_upstream(
     prompt_estimate: u64,
 ) -> Result<Called, AppError> {
     let now_s = Utc::now().timestamp();
-    match group.call(http, &chat, now_s).await {
+    let started = std::time::Instant::now();
+    let result = group.call(http, &chat, now_s).await;
+    ticket.upstream_s = Some(started.elapsed().as_secs_f64());
+    match result {
         Ok((answer, d)) => {
             ticket.deployment = Some((d.upstream.provider.as_str(), d.index));
             ticket.price = Some(d.price);

@@ -52,6 +52,9 @@ pub struct Ticket {
     pub stream: bool,
     /// Request body to store, when kept.
     pub request_body: Option<String>,
+    /// Time spent waiting on the provider for the answer's start.
+    pub upstream_s: Option<f64>,
+    started: std::time::Instant,
     finished: bool,
 }
 
@@ -81,6 +84,8 @@ impl Ticket {
             reservation: None,
             stream: false,
             request_body: None,
+            upstream_s: None,
+            started: std::time::Instant::now(),
             finished: false,
         }
     }
@@ -142,7 +147,36 @@ impl Ticket {
             request_body: self.request_body.take(),
             response_body: outcome.response_body.map(|b| truncate_body(&b)),
         };
+        self.observe(&record);
         (record, cost)
+    }
+
+    /// Metrics and the access log line (with the request id) for a finished request.
+    fn observe(&self, r: &LogRecord) {
+        let total_s = self.started.elapsed().as_secs_f64();
+        self.state.metrics.observe(&crate::metrics::Observation {
+            model: &r.model,
+            provider: &r.provider,
+            status: r.http_status,
+            total_s,
+            upstream_s: self.upstream_s,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            spend_nanos: r.cost,
+        });
+        tracing::info!(
+            target: "tollgate::access",
+            request_id = %r.request_id,
+            model = %r.model,
+            provider = %r.provider,
+            status = r.http_status,
+            latency_ms = (total_s * 1000.0) as u64,
+            prompt_tokens = r.prompt_tokens,
+            completion_tokens = r.completion_tokens,
+            cost_usd = %crate::money::Nanos(r.cost).format_usd(6),
+            error = r.error.as_deref().unwrap_or(""),
+            "request finished"
+        );
     }
 
     /// Finishes the request, waiting for room in the ledger queue. Returns the cost

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod foundation;
+mod ops;
 mod proxy;
 mod sdk;
 mod test_key;
