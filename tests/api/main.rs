@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod faults;
 mod foundation;
 mod ops;
 mod proxy;

@@ -1,0 +1,153 @@
+//! Faults: clients that go away mid-stream, a database that stops taking writes, and
+//! many parallel requests against a nearly spent budget.
+
+use std::time::Duration;
+
+use awc::http::StatusCode;
+use futures_util::StreamExt;
+use serde_json::json;
+use tollgate::simulator::{FaultKind, SimProvider};
+
+use crate::helpers::*;
+
+async fn wait_until(mut cond: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if cond() {
+            return;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("condition not reached in 10 s");
+}
+
+#[actix_web::test]
+async fn a_client_that_disconnects_mid_stream_is_still_charged_for_what_it_got() {
+    let app = spawn_app().await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "k",
+            ..KeySpec::default()
+        })
+        .await;
+    app.sim.push_fault(fault(
+        Some(SimProvider::OpenAi),
+        1,
+        FaultKind::StreamDelay { ms: 200 },
+    ));
+    let client = awc::Client::default();
+    let mut body = chat_body(
+        "gpt-4o",
+        "tell me a long story about the mountains and the sea",
+    );
+    body["stream"] = json!(true);
+    let mut resp = client
+        .post(format!("{}/chat/completions", app.url))
+        .bearer_auth(&key)
+        .send_json(&body)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let first = resp.next().await.expect("a first chunk").unwrap();
+    assert!(!first.is_empty());
+    drop(resp);
+    drop(client);
+    wait_until(|| {
+        app.state
+            .ledger
+            .stats()
+            .enqueued
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    })
+    .await;
+    app.flush_ledger().await;
+    assert_eq!(app.query_i64("SELECT http_status FROM request_logs"), 499);
+    assert!(app.query_i64("SELECT prompt_tokens FROM request_logs") > 0);
+    assert!(
+        app.query_i64("SELECT cost FROM request_logs") > 0,
+        "what was streamed is charged"
+    );
+}
+
+#[actix_web::test]
+async fn a_database_that_cannot_take_writes_gives_503_and_loses_nothing() {
+    let app = spawn_app().await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "k",
+            ..KeySpec::default()
+        })
+        .await;
+    let locker = rusqlite::Connection::open(&app.db_path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // Served while the ledger does not know yet; its record must survive the outage.
+    let early = app.chat(&key, &chat_body("gpt-4o", "before")).await;
+    assert_eq!(early.status, StatusCode::OK);
+    let early_id = early.header("x-request-id").unwrap();
+    wait_until(|| !app.state.ledger.is_healthy()).await;
+    let refused = app.chat(&key, &chat_body("gpt-4o", "during")).await;
+    assert_eq!(refused.status.as_u16(), 503, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["type"], "api_error");
+    locker.execute_batch("COMMIT").unwrap();
+    app.flush_ledger().await;
+    assert!(app.state.ledger.is_healthy());
+    assert_eq!(
+        app.query_i64(&format!(
+            "SELECT COUNT(*) FROM request_logs WHERE request_id = '{early_id}' AND success = 1"
+        )),
+        1
+    );
+    assert_eq!(
+        app.chat(&key, &chat_body("gpt-4o", "after")).await.status,
+        StatusCode::OK
+    );
+    app.flush_ledger().await;
+    assert_eq!(
+        app.query_i64("SELECT COUNT(*) FROM request_logs WHERE success = 1"),
+        2
+    );
+}
+
+#[actix_web::test]
+async fn many_parallel_requests_cannot_overspend_a_small_budget() {
+    let app = spawn_app().await;
+    // About ten requests' worth of budget at max_tokens 20.
+    let key = app
+        .insert_key(KeySpec {
+            alias: "tight",
+            budget_usd: Some(0.003),
+            ..KeySpec::default()
+        })
+        .await;
+    let mut body = chat_body("gpt-4o", "hello hello hello");
+    body["max_tokens"] = json!(20);
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish();
+    let calls = (0..200).map(|_| {
+        let req = client
+            .post(format!("{}/chat/completions", app.url))
+            .bearer_auth(&key)
+            .send_json(&body);
+        async move {
+            let mut r = req.await.unwrap();
+            let status = r.status().as_u16();
+            let json: serde_json::Value = r.json().await.unwrap();
+            (status, json)
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let ok = results.iter().filter(|(s, _)| *s == 200).count();
+    for (status, json) in results.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*status, 400);
+        assert_eq!(json["error"]["type"], "budget_exceeded");
+    }
+    assert!(ok >= 5 && ok < 200, "{ok} succeeded");
+    app.flush_ledger().await;
+    let spent = app.query_i64("SELECT SUM(cost) FROM request_logs");
+    assert!(
+        spent <= 3_000_000,
+        "spent {spent} nanos of a 3,000,000 budget"
+    );
+    assert_eq!(app.query_i64("SELECT COUNT(*) FROM request_logs"), 200);
+}
