@@ -3,7 +3,9 @@
 //! [`Db::run`], which moves the work onto actix's blocking thread pool.
 
 pub mod audit;
+pub mod logs;
 pub mod migrations;
+pub mod names;
 pub mod rollups;
 pub mod sessions;
 pub mod users;

@@ -3,7 +3,11 @@
 
 pub mod auth;
 pub mod budget;
+pub mod export;
+pub mod logs;
+pub mod reports;
 pub mod tokens;
+pub mod usage;
 
 use crate::db::DbError;
 
