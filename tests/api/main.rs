@@ -2,5 +2,9 @@
 //! SQLite file and talks to it over HTTP, as a browser or client would.
 
 mod helpers;
+mod seed;
 
+mod export;
 mod foundation;
+mod logs;
+mod usage;
