@@ -123,22 +123,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<LogRow> {
     })
 }
 
-/// Up to `limit` rows matching `filter`, newest first (by start, then id), strictly
-/// after `after`. Keyset pagination: page 1000 costs what page 1 costs.
-pub fn page(
-    conn: &Connection,
-    filter: &LogFilter,
-    after: Option<LogPosition>,
-    limit: u32,
-) -> rusqlite::Result<Vec<LogRow>> {
-    // Only constant fragments are appended; every value is a bound parameter.
+/// `SELECT … WHERE` for `filter`, with its bound values. Only constant fragments are
+/// appended; every value is a bound parameter.
+fn conditions(filter: &LogFilter) -> (String, Vec<Value>) {
     let mut sql = String::from(SELECT);
     sql.push_str(" WHERE 1 = 1");
     let mut values: Vec<Value> = Vec::new();
-    let mut add = |fragment: &str, value: Value| {
-        sql.push_str(fragment);
-        values.push(value);
-    };
     let ids = [
         (filter.key_id, " AND l.key_id = ?"),
         (filter.user_id, " AND l.user_id = ?"),
@@ -149,12 +139,30 @@ pub fn page(
     ];
     for (value, fragment) in ids {
         if let Some(v) = value {
-            add(fragment, Value::Integer(v));
+            sql.push_str(fragment);
+            values.push(Value::Integer(v));
         }
     }
     if let Some(model) = &filter.model {
-        add(" AND l.model = ?", Value::Text(model.clone()));
+        sql.push_str(" AND l.model = ?");
+        values.push(Value::Text(model.clone()));
     }
+    (sql, values)
+}
+
+/// Up to `limit` rows matching `filter`, newest first (by start, then id), strictly
+/// after `after`. Keyset pagination: page 1000 costs what page 1 costs.
+pub fn page(
+    conn: &Connection,
+    filter: &LogFilter,
+    after: Option<LogPosition>,
+    limit: u32,
+) -> rusqlite::Result<Vec<LogRow>> {
+    let (mut sql, mut values) = conditions(filter);
+    let mut add = |fragment: &str, value: Value| {
+        sql.push_str(fragment);
+        values.push(value);
+    };
     if let Some(pos) = after {
         // `start_ms <= ?` gives the index a range; the OR only breaks ties.
         add(" AND l.start_ms <= ?", Value::Integer(pos.start_ms));

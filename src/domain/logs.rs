@@ -37,56 +37,40 @@ pub struct LogParams<'a> {
     pub end_date: &'a str,
 }
 
-/// Validates filter parameters. Text values (model) are only ever bound as values.
-pub fn parse_filter(p: &LogParams<'_>, offset: UtcOffset) -> Result<LogFilter, DomainError> {
-    let success = match p.status.trim() {
-        "" => None,
-        "success" => Some(true),
-        "failure" => Some(false),
-        other => {
-            return Err(DomainError::invalid(
-                "status",
-                format!("status must be success or failure, got `{other}`"),
-            ))
+fn parse_status(text: &str) -> Result<Option<bool>, DomainError> {
+    match text.trim() {
+        "" => Ok(None),
+        "success" => Ok(Some(true)),
+        "failure" => Ok(Some(false)),
+        other => Err(DomainError::invalid(
+            "status",
+            format!("status must be success or failure, got `{other}`"),
+        )),
+    }
+}
+
+/// `[from, to)` unix ms of optional first/last local days; a reversed pair is refused.
+fn parse_days(
+    start: &str,
+    end: &str,
+    offset: UtcOffset,
+) -> Result<(Option<i64>, Option<i64>), DomainError> {
+    let day_ms = |field, text: &str| -> Result<Option<(i64, i64)>, DomainError> {
+        if text.trim().is_empty() {
+            return Ok(None);
         }
-    };
-    let model = Some(p.model.trim()).filter(|m| !m.is_empty());
-    if model.is_some_and(|m| m.len() > 200) {
-        return Err(DomainError::invalid("model", "model name is too long"));
-    }
-    let mut filter = LogFilter {
-        key_id: parse_id("key_id", p.key_id)?,
-        user_id: parse_id("user_id", p.user_id)?,
-        team_id: parse_id("team_id", p.team_id)?,
-        model: model.map(str::to_string),
-        success,
-        ..LogFilter::default()
-    };
-    let start = Some(p.start_date.trim()).filter(|s| !s.is_empty());
-    let end = Some(p.end_date.trim()).filter(|s| !s.is_empty());
-    if let Some(start) = start {
-        let day = parse_date("start_date", start)?;
-        filter.from_ms = Some(
+        let day = parse_date(field, text)?;
+        Ok(Some(
             DateRange {
                 start: day,
                 end: day,
             }
-            .ms(offset)
-            .0,
-        );
-    }
-    if let Some(end) = end {
-        let day = parse_date("end_date", end)?;
-        filter.to_ms = Some(
-            DateRange {
-                start: day,
-                end: day,
-            }
-            .ms(offset)
-            .1,
-        );
-    }
-    if let (Some(from), Some(to)) = (filter.from_ms, filter.to_ms) {
+            .ms(offset),
+        ))
+    };
+    let from = day_ms("start_date", start)?.map(|(from, _)| from);
+    let to = day_ms("end_date", end)?.map(|(_, to)| to);
+    if let (Some(from), Some(to)) = (from, to) {
         if to <= from {
             return Err(DomainError::invalid(
                 "end_date",
@@ -94,7 +78,25 @@ pub fn parse_filter(p: &LogParams<'_>, offset: UtcOffset) -> Result<LogFilter, D
             ));
         }
     }
-    Ok(filter)
+    Ok((from, to))
+}
+
+/// Validates filter parameters. Text values (model) are only ever bound as values.
+pub fn parse_filter(p: &LogParams<'_>, offset: UtcOffset) -> Result<LogFilter, DomainError> {
+    let model = Some(p.model.trim()).filter(|m| !m.is_empty());
+    if model.is_some_and(|m| m.len() > 200) {
+        return Err(DomainError::invalid("model", "model name is too long"));
+    }
+    let (from_ms, to_ms) = parse_days(p.start_date, p.end_date, offset)?;
+    Ok(LogFilter {
+        key_id: parse_id("key_id", p.key_id)?,
+        user_id: parse_id("user_id", p.user_id)?,
+        team_id: parse_id("team_id", p.team_id)?,
+        model: model.map(str::to_string),
+        success: parse_status(p.status)?,
+        from_ms,
+        to_ms,
+    })
 }
 
 /// One page of the log.

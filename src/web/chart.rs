@@ -92,6 +92,40 @@ pub fn nice_ceiling(max: i64) -> i64 {
     unit.saturating_mul(10)
 }
 
+/// How the plot is divided among the days.
+struct Slots {
+    n: i64,
+    plot_w: i64,
+    plot_h: i64,
+    base: i64,
+    top: i64,
+    every: i64,
+    values: bool,
+}
+
+impl Slots {
+    fn bar(&self, i: i64, date: NaiveDate, spend: Nanos) -> Bar {
+        let (x0, x1) = (
+            LEFT + self.plot_w * i / self.n,
+            LEFT + self.plot_w * (i + 1) / self.n,
+        );
+        let w = ((x1 - x0) * 7 / 10).max(1);
+        let h = (i128::from(spend.0) * i128::from(self.plot_h) / i128::from(self.top)) as i64;
+        let shown = |yes: bool, text: String| if yes { text } else { String::new() };
+        Bar {
+            x: x0 + (x1 - x0 - w) / 2,
+            y: self.base - h,
+            value_y: self.base - h - 4,
+            w,
+            h,
+            cx: (x0 + x1) / 2,
+            value: shown(self.values && spend.0 > 0, usd_short(spend)),
+            date: shown(i % self.every == 0, date.format("%m-%d").to_string()),
+            title: format!("{date}: {}", usd_short(spend)),
+        }
+    }
+}
+
 /// Lays out one bar per day.
 pub fn daily_spend(days: &[(NaiveDate, Nanos)]) -> BarChart {
     let base = HEIGHT - BOTTOM;
@@ -99,36 +133,19 @@ pub fn daily_spend(days: &[(NaiveDate, Nanos)]) -> BarChart {
     let plot_w = WIDTH - LEFT - RIGHT;
     let top = nice_ceiling(days.iter().map(|d| d.1 .0).max().unwrap_or(0));
     let n = days.len().max(1) as i64;
-    let every = (n + 11) / 12;
-    let show_values = n <= 31;
+    let slot = Slots {
+        n,
+        plot_w,
+        plot_h,
+        base,
+        top,
+        every: (n + 11) / 12,
+        values: n <= 31,
+    };
     let bars = days
         .iter()
         .enumerate()
-        .map(|(i, (date, spend))| {
-            let i = i as i64;
-            let (x0, x1) = (LEFT + plot_w * i / n, LEFT + plot_w * (i + 1) / n);
-            let w = ((x1 - x0) * 7 / 10).max(1);
-            let h = (i128::from(spend.0) * i128::from(plot_h) / i128::from(top)) as i64;
-            Bar {
-                x: x0 + (x1 - x0 - w) / 2,
-                y: base - h,
-                value_y: base - h - 4,
-                w,
-                h,
-                cx: (x0 + x1) / 2,
-                value: if show_values && spend.0 > 0 {
-                    usd_short(*spend)
-                } else {
-                    String::new()
-                },
-                date: if i % every == 0 {
-                    date.format("%m-%d").to_string()
-                } else {
-                    String::new()
-                },
-                title: format!("{date}: {}", usd_short(*spend)),
-            }
-        })
+        .map(|(i, (date, spend))| slot.bar(i as i64, *date, *spend))
         .collect();
     let ticks = (0..=4)
         .map(|k| Tick {

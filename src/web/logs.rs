@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::filters::{self, Menus};
 use super::format::{count, datetime, latency, percent, query, usd};
 use super::html;
 use super::session::{PageCtx, SignedIn};
@@ -254,25 +255,6 @@ impl Line {
     }
 }
 
-/// An option of a filter menu.
-struct Opt {
-    value: String,
-    label: String,
-    selected: bool,
-}
-
-fn options<'a>(items: impl Iterator<Item = (&'a i64, String)>, chosen: &str) -> Vec<Opt> {
-    let mut v: Vec<Opt> = items
-        .map(|(id, label)| Opt {
-            value: id.to_string(),
-            label,
-            selected: chosen == id.to_string(),
-        })
-        .collect();
-    v.sort_by(|a, b| a.label.cmp(&b.label));
-    v
-}
-
 #[derive(Template)]
 #[template(path = "logs.html")]
 struct LogsPage {
@@ -282,7 +264,7 @@ struct LogsPage {
     rows: Vec<Line>,
     next_href: Option<String>,
     first_href: Option<String>,
-    menus: Option<[Vec<Opt>; 3]>,
+    menus: Option<Menus>,
 }
 
 fn viewer(user: &SignedIn) -> Viewer {
@@ -314,19 +296,8 @@ async fn list(
             Ok::<_, DomainError>((page, dir))
         })
         .await?;
-    let menus = dir.map(|d| {
-        [
-            options(
-                d.teams.iter().map(|(id, t)| (id, t.alias.clone())),
-                &q.team_id,
-            ),
-            options(d.users.iter().map(|(id, u)| (id, u.clone())), &q.user_id),
-            options(
-                d.keys.iter().map(|(id, k)| (id, k.alias.clone())),
-                &q.key_id,
-            ),
-        ]
-    });
+    let id = |text: &str| text.parse::<i64>().ok();
+    let menus = dir.map(|d| filters::menus(&d, id(&q.team_id), id(&q.user_id), id(&q.key_id)));
     let body = LogsPage {
         page: user.page("logs", req.path()),
         t: user.lang.pick(&ZH, &EN),

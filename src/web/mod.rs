@@ -5,6 +5,7 @@ pub mod api_access;
 pub mod chart;
 pub mod error_page;
 pub mod export;
+pub mod filters;
 pub mod format;
 pub mod i18n;
 pub mod login;

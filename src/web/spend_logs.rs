@@ -77,6 +77,18 @@ pub fn spend_log_json(r: &LogRow) -> Value {
     })
 }
 
+/// `Link: </spend/logs?…&cursor=…>; rel="next"`.
+fn next_link(q: &SpendLogsQuery, limit: u32, next: &str) -> String {
+    let limit = limit.to_string();
+    let pairs = [
+        ("start_date", q.start_date.as_str()),
+        ("end_date", &q.end_date),
+        ("limit", &limit),
+        ("cursor", next),
+    ];
+    format!("</spend/logs{}>; rel=\"next\"", query(&pairs))
+}
+
 async fn spend_logs(
     _who: ApiAdmin,
     state: web::Data<AppState>,
@@ -103,17 +115,7 @@ async fn spend_logs(
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("cache-control", "no-store"));
     if let Some(next) = page.next {
-        let limit = limit.to_string();
-        let pairs = [
-            ("start_date", q.start_date.as_str()),
-            ("end_date", &q.end_date),
-            ("limit", &limit),
-            ("cursor", &next),
-        ];
-        resp.insert_header((
-            "link",
-            format!("</spend/logs{}>; rel=\"next\"", query(&pairs)),
-        ));
+        resp.insert_header(("link", next_link(&q, limit, &next)));
         resp.insert_header(("x-next-cursor", next));
     }
     Ok(resp.json(body))

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::chart::{self, BarChart};
 use super::export::{self, ExportDialog};
+use super::filters::{self, Menus};
 use super::format::{count, query, usd};
 use super::html;
 use super::session::{PageCtx, SignedIn};
@@ -247,47 +248,6 @@ struct Board {
     rows: Vec<Line>,
 }
 
-/// An option of a filter menu.
-struct Opt {
-    value: String,
-    label: String,
-    selected: bool,
-}
-
-/// The admin's filter menus.
-struct Menus {
-    teams: Vec<Opt>,
-    users: Vec<Opt>,
-    keys: Vec<Opt>,
-    model: String,
-}
-
-fn menus(dir: &Directory, f: &RollupFilter) -> Menus {
-    fn opts<'a>(items: impl Iterator<Item = (&'a i64, String)>, chosen: Option<i64>) -> Vec<Opt> {
-        let mut v: Vec<Opt> = items
-            .map(|(id, label)| Opt {
-                value: id.to_string(),
-                label,
-                selected: chosen == Some(*id),
-            })
-            .collect();
-        v.sort_by(|a, b| a.label.cmp(&b.label));
-        v
-    }
-    Menus {
-        teams: opts(
-            dir.teams.iter().map(|(id, t)| (id, t.alias.clone())),
-            f.team_id,
-        ),
-        users: opts(dir.users.iter().map(|(id, u)| (id, u.clone())), f.user_id),
-        keys: opts(
-            dir.keys.iter().map(|(id, k)| (id, k.alias.clone())),
-            f.key_id,
-        ),
-        model: f.model.clone().unwrap_or_default(),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "usage.html")]
 struct UsagePage {
@@ -303,6 +263,7 @@ struct UsagePage {
     boards: Vec<Board>,
     chart: BarChart,
     menus: Option<Menus>,
+    model: String,
     export: Option<ExportDialog>,
 }
 
@@ -327,6 +288,39 @@ fn href(path: &str, view: &str, sel: &Selection) -> String {
     format!("{path}{}", query(&refs))
 }
 
+fn boards(t: &'static UsageLabels, r: &UsageReport) -> Vec<Board> {
+    let rows = |named: &[Named]| named.iter().map(Line::named).collect();
+    vec![
+        Board {
+            title: t.top_teams,
+            head: t.team,
+            rows: rows(&r.teams),
+        },
+        Board {
+            title: t.top_keys,
+            head: t.key,
+            rows: rows(&r.keys),
+        },
+        Board {
+            title: t.top_users,
+            head: t.user,
+            rows: rows(&r.users),
+        },
+    ]
+}
+
+fn tabs(t: &'static UsageLabels, sel: &Selection) -> Vec<Tab> {
+    VIEWS
+        .iter()
+        .zip(t.views)
+        .map(|(v, label)| Tab {
+            label,
+            href: href("/usage", v, sel),
+            active: *v == sel.view,
+        })
+        .collect()
+}
+
 fn build_page(
     user: &SignedIn,
     req: &HttpRequest,
@@ -337,20 +331,11 @@ fn build_page(
 ) -> UsagePage {
     let t = user.lang.pick(&ZH, &EN);
     let is_admin = user.user.role.is_admin();
-    let tabs = VIEWS
-        .iter()
-        .zip(t.views)
-        .map(|(v, label)| Tab {
-            label,
-            href: href("/usage", v, sel),
-            active: *v == sel.view,
-        })
-        .collect();
     let daily: Vec<_> = r.daily.iter().map(|(d, s)| (*d, s.spend)).collect();
     UsagePage {
         page: user.page("usage", req.path()),
         t,
-        tabs,
+        tabs: tabs(t, sel),
         view: sel.view,
         live_url: href("/usage/summary", sel.view, sel),
         start_date: sel.range.start.to_string(),
@@ -361,25 +346,13 @@ fn build_page(
             .iter()
             .map(|(m, s)| Line::of(m, "", false, s))
             .collect(),
-        boards: vec![
-            Board {
-                title: t.top_teams,
-                head: t.team,
-                rows: r.teams.iter().map(Line::named).collect(),
-            },
-            Board {
-                title: t.top_keys,
-                head: t.key,
-                rows: r.keys.iter().map(Line::named).collect(),
-            },
-            Board {
-                title: t.top_users,
-                head: t.user,
-                rows: r.users.iter().map(Line::named).collect(),
-            },
-        ],
+        boards: boards(t, r),
         chart: chart::daily_spend(&daily),
-        menus: is_admin.then(|| menus(dir, &sel.filter)),
+        menus: is_admin.then(|| {
+            let f = &sel.filter;
+            filters::menus(dir, f.team_id, f.user_id, f.key_id)
+        }),
+        model: sel.filter.model.clone().unwrap_or_default(),
         export: is_admin.then(|| export::dialog(user.lang, state.config.server.utc_offset)),
     }
 }
