@@ -76,14 +76,20 @@ pub struct PresetOption {
     pub start: String,
     /// Last day.
     pub end: String,
+    /// Preselected (本月).
+    pub selected: bool,
 }
 
 /// What the dialog template needs.
 pub struct ExportDialog {
     /// Labels.
     pub t: &'static ExportLabels,
-    /// 本周, 上周, 本月, 上月 — the first (本月) is preselected.
+    /// 本周, 上周, 本月, 上月.
     pub presets: Vec<PresetOption>,
+    /// Initial first day (this month's).
+    pub start: String,
+    /// Initial last day.
+    pub end: String,
     /// Entity values with labels.
     pub(super) entities: Vec<(&'static str, &'static str)>,
     /// Scope values with labels.
@@ -94,16 +100,16 @@ pub struct ExportDialog {
 pub fn dialog(lang: Lang, offset: UtcOffset) -> ExportDialog {
     let t = lang.pick(&ZH, &EN);
     let names = lang.pick(
-        ["本月", "上月", "本周", "上周"],
-        ["This month", "Last month", "This week", "Last week"],
+        ["本周", "上周", "本月", "上月"],
+        ["This week", "Last week", "This month", "Last month"],
     );
     let kinds = [
-        Preset::ThisMonth,
-        Preset::LastMonth,
         Preset::ThisWeek,
         Preset::LastWeek,
+        Preset::ThisMonth,
+        Preset::LastMonth,
     ];
-    let presets = names
+    let presets: Vec<PresetOption> = names
         .into_iter()
         .zip(kinds)
         .map(|(label, p)| {
@@ -112,12 +118,16 @@ pub fn dialog(lang: Lang, offset: UtcOffset) -> ExportDialog {
                 label,
                 start: r.start.to_string(),
                 end: r.end.to_string(),
+                selected: p == Preset::ThisMonth,
             }
         })
         .collect();
+    let this_month = DateRange::preset(Preset::ThisMonth, Utc::now(), offset);
     ExportDialog {
         t,
         presets,
+        start: this_month.start.to_string(),
+        end: this_month.end.to_string(),
         entities: ["team", "user", "key"]
             .into_iter()
             .zip(t.entities)

@@ -75,6 +75,13 @@ async fn log_pages_follow_each_other_without_gaps_or_duplicates() {
         }
     }
     assert_eq!(seen, all);
+    app.set_cookie("tollgate_lang", "en");
+    let en = app.get("/logs").await;
+    for label in ["Request Logs", "Next page", "Request ID", "Latency"] {
+        assert!(en.body.contains(label), "missing {label}");
+    }
+    let detail = app.get("/logs/req-0000").await;
+    assert!(detail.body.contains("Completion tokens"));
     let mut api_seen = Vec::new();
     let mut cursor = String::new();
     loop {
