@@ -43,6 +43,31 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:4100")]
         listen: String,
     },
+    /// Export usage per day as CSV or JSON: the same file the 导出 dialog and
+    /// `GET /usage/export` produce.
+    Export {
+        /// First day, YYYY-MM-DD (inclusive, at the configured utc_offset).
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        to: String,
+        /// Group rows by: team, user or key.
+        #[arg(long)]
+        entity: String,
+        /// Break down by: daily, daily_with_keys or daily_with_models.
+        #[arg(long, default_value = "daily")]
+        scope: String,
+        /// csv (UTF-8 with BOM, for Excel) or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// File to write; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Configuration file (names the database and utc_offset).
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
     /// Write a consistent copy of the database while the gateway keeps running.
     Backup {
         /// File to write the copy to (must not exist).

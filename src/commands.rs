@@ -8,6 +8,7 @@ use crate::cli::{AdminAction, Cli, Command};
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::auth;
+use crate::domain::export::{self as bill, ExportParams, ExportRequest};
 use crate::simulator::{Simulator, SimulatorConfig};
 use actix_web::web;
 
@@ -28,6 +29,24 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Admin { action } => admin(action),
         Command::Backup { out, config } => backup(&config, &out),
         Command::MockUpstream { listen } => mock_upstream(&listen),
+        Command::Export {
+            from,
+            to,
+            entity,
+            scope,
+            format,
+            out,
+            config,
+        } => {
+            let params = ExportParams {
+                start_date: &from,
+                end_date: &to,
+                entity: &entity,
+                scope: &scope,
+                format: &format,
+            };
+            export(&config, &params, out.as_deref())
+        }
     }
 }
 
@@ -128,5 +147,31 @@ fn backup(config: &Path, out: &Path) -> Result<(), CommandError> {
     let db = Db::open(&load(config)?.server.database).map_err(err)?;
     db.backup_to(out).map_err(err)?;
     println!("Backup written to {}.", out.display());
+    Ok(())
+}
+
+fn export(
+    config: &Path,
+    params: &ExportParams<'_>,
+    out: Option<&Path>,
+) -> Result<(), CommandError> {
+    let config = load(config)?;
+    let request = ExportRequest::parse(params, config.server.max_report_days).map_err(err)?;
+    let db = Db::open(&config.server.database).map_err(err)?;
+    let conn = db.conn().map_err(err)?;
+    let file = bill::export(&conn, &request, config.server.utc_offset).map_err(err)?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, &file.body)
+                .map_err(|e| CommandError(format!("cannot write {}: {e}", path.display())))?;
+            eprintln!("Wrote {} ({} bytes).", path.display(), file.body.len());
+        }
+        None => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&file.body).map_err(err)?;
+            stdout.flush().map_err(err)?;
+        }
+    }
     Ok(())
 }

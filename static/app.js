@@ -14,5 +14,43 @@ document.addEventListener("click", function (ev) {
 });
 document.addEventListener("submit", function (ev) {
   var msg = ev.target.getAttribute("data-confirm");
-  if (msg && !window.confirm(msg)) { ev.preventDefault(); }
+  if (msg && !window.confirm(msg)) { ev.preventDefault(); return; }
+  // A download form in a dialog: let the browser fetch the file, then close the dialog.
+  if (ev.target.hasAttribute("data-download")) {
+    var dlg = ev.target.closest("dialog");
+    if (dlg) { setTimeout(function () { dlg.close(); }, 0); }
+  }
 });
+// Date-range presets fill the from/to fields; typing a date switches to "custom".
+document.addEventListener("change", function (ev) {
+  var form = ev.target.form;
+  if (!form) { return; }
+  if (ev.target.hasAttribute("data-preset")) {
+    var opt = ev.target.selectedOptions[0];
+    if (opt && opt.getAttribute("data-start")) {
+      form.elements.start_date.value = opt.getAttribute("data-start");
+      form.elements.end_date.value = opt.getAttribute("data-end");
+    }
+  } else if (ev.target.name === "start_date" || ev.target.name === "end_date") {
+    var preset = form.querySelector("[data-preset]");
+    if (preset) { preset.value = "custom"; }
+  }
+});
+// Live view: refresh the totals every 5 seconds without reloading the page.
+(function () {
+  var box = document.querySelector("[data-live-url]");
+  if (!box || !window.fetch) { return; }
+  var url = box.getAttribute("data-live-url");
+  setInterval(function () {
+    fetch(url, { credentials: "same-origin", headers: { "accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data || !data.display) { return; }
+        document.querySelectorAll("[data-live]").forEach(function (el) {
+          var v = data.display[el.getAttribute("data-live")];
+          if (v !== undefined) { el.textContent = v; }
+        });
+      })
+      .catch(function () {});
+  }, 5000);
+})();

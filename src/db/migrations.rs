@@ -126,6 +126,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_log_at ON audit_log(at);
     "#,
+    // 2: request-log browsing (issue 5). Per-entity indexes let /logs and /spend/logs
+    // page newest-first by (start_ms, id) without scanning other entities' rows (the
+    // rowid is implicitly the last index column); the secret signs page cursors.
+    r#"
+    CREATE INDEX request_logs_user_start ON request_logs(user_id, start_ms);
+    CREATE INDEX request_logs_key_start ON request_logs(key_id, start_ms);
+    CREATE INDEX request_logs_team_start ON request_logs(team_id, start_ms);
+    CREATE TABLE app_secrets (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO app_secrets (name, value) VALUES ('log_cursor', lower(hex(randomblob(32))));
+    "#,
 ];
 
 /// The schema version this binary writes.

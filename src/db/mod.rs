@@ -4,8 +4,10 @@
 
 pub mod audit;
 pub mod directory;
+pub mod logs;
 pub mod logs_write;
 pub mod migrations;
+pub mod names;
 pub mod rollups;
 pub mod sessions;
 pub mod users;

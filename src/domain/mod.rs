@@ -4,11 +4,15 @@
 pub mod auth;
 pub mod budget;
 pub mod directory;
+pub mod export;
 pub mod key_report;
+pub mod logs;
 pub mod price_table;
 pub mod pricing;
+pub mod reports;
 pub mod reservations;
 pub mod tokens;
+pub mod usage;
 
 use crate::db::DbError;
 

@@ -1,12 +1,20 @@
 //! The admin pages: server-rendered Askama templates behind a session cookie.
 //! Each area exposes `routes`; `app.rs` composes them.
 
+pub mod api_access;
+pub mod chart;
 pub mod error_page;
+pub mod export;
+pub mod filters;
+pub mod format;
 pub mod i18n;
 pub mod login;
+pub mod logs;
 pub mod placeholder;
 pub mod session;
+pub mod spend_logs;
 pub mod test_key;
+pub mod usage;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -73,17 +81,15 @@ pub fn see_other(url: &str) -> HttpResponse {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(login::home));
     login::routes(cfg);
-    cfg.route("/usage", web::get().to(usage_placeholder))
-        .route("/teams", web::get().to(teams_placeholder))
+    usage::routes(cfg);
+    logs::routes(cfg);
+    spend_logs::routes(cfg);
+    cfg.route("/teams", web::get().to(teams_placeholder))
         .route("/users", web::get().to(users_placeholder))
-        .route("/virtual-keys", web::get().to(keys_placeholder))
-        .route("/logs", web::get().to(logs_placeholder));
+        .route("/virtual-keys", web::get().to(keys_placeholder));
     test_key::routes(cfg);
 }
 
-async fn usage_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
-    placeholder::render(u, r, "usage", ("用量分析", "Usage")).await
-}
 async fn teams_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
     placeholder::render(u, r, "teams", ("分组", "Teams")).await
 }
@@ -92,7 +98,4 @@ async fn users_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, 
 }
 async fn keys_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
     placeholder::render(u, r, "keys", ("API密钥", "API Keys")).await
-}
-async fn logs_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
-    placeholder::render(u, r, "logs", ("请求日志", "Request Logs")).await
 }

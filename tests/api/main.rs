@@ -2,10 +2,14 @@
 //! SQLite file and talks to it over HTTP, as a browser or client would.
 
 mod helpers;
+mod seed;
 
+mod export;
 mod faults;
 mod foundation;
+mod logs;
 mod ops;
 mod proxy;
 mod sdk;
 mod test_key;
+mod usage;
