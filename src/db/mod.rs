@@ -3,9 +3,11 @@
 //! [`Db::run`], which moves the work onto actix's blocking thread pool.
 
 pub mod audit;
+pub mod keys;
 pub mod migrations;
 pub mod rollups;
 pub mod sessions;
+pub mod teams;
 pub mod users;
 
 use std::path::Path;
