@@ -134,6 +134,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/static/app.css", web::get().to(app_css))
         .route("/static/app.js", web::get().to(app_js));
     crate::web::routes(cfg);
+    crate::api::routes(cfg);
 }
 
 fn json_config(limit: usize) -> web::JsonConfig {
