@@ -117,6 +117,40 @@ pub struct NewKey {
     pub view: KeyView,
 }
 
+/// Who and which teams the actor may generate keys for.
+#[derive(Debug, Clone, Default)]
+pub struct OwnerChoices {
+    /// Usernames (admins: everyone; others: themselves).
+    pub users: Vec<String>,
+    /// (public team id, name) pairs (admins: every team; others: their teams).
+    pub teams: Vec<(String, String)>,
+}
+
+/// The users and teams the actor may pick in the 生成密钥 form.
+pub fn owner_choices(conn: &Connection, actor: &Actor) -> Result<OwnerChoices, DomainError> {
+    let pair = |t: TeamRow| (t.team_id, t.alias);
+    if actor.is_admin() {
+        let users = crate::db::users::list(conn)?;
+        return Ok(OwnerChoices {
+            users: users.into_iter().map(|u| u.username).collect(),
+            teams: crate::db::teams::list(conn)?
+                .into_iter()
+                .map(pair)
+                .collect(),
+        });
+    }
+    let Some(me) = actor.user_id else {
+        return Ok(OwnerChoices::default());
+    };
+    Ok(OwnerChoices {
+        users: vec![actor.name.clone()],
+        teams: crate::db::teams::of_user(conn, me)?
+            .into_iter()
+            .map(pair)
+            .collect(),
+    })
+}
+
 /// A new random secret.
 pub fn new_secret() -> String {
     format!("sk-{}", random_base62(SECRET_CHARS))

@@ -1,11 +1,16 @@
 //! The admin pages: server-rendered Askama templates behind a session cookie.
 //! Each area exposes `routes`; `app.rs` composes them.
 
+pub mod display;
 pub mod error_page;
+pub mod form;
 pub mod i18n;
 pub mod login;
 pub mod placeholder;
 pub mod session;
+pub mod teams;
+pub mod users;
+pub mod virtual_keys;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -73,24 +78,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(login::home));
     login::routes(cfg);
     cfg.route("/usage", web::get().to(usage_placeholder))
-        .route("/teams", web::get().to(teams_placeholder))
-        .route("/users", web::get().to(users_placeholder))
-        .route("/virtual-keys", web::get().to(keys_placeholder))
         .route("/logs", web::get().to(logs_placeholder))
         .route("/test-key", web::get().to(test_key_placeholder));
+    teams::routes(cfg);
+    users::routes(cfg);
+    virtual_keys::routes(cfg);
 }
 
 async fn usage_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
     placeholder::render(u, r, "usage", ("用量分析", "Usage")).await
-}
-async fn teams_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
-    placeholder::render(u, r, "teams", ("分组", "Teams")).await
-}
-async fn users_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
-    placeholder::render(u, r, "users", ("用户", "Users")).await
-}
-async fn keys_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
-    placeholder::render(u, r, "keys", ("API密钥", "API Keys")).await
 }
 async fn logs_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
     placeholder::render(u, r, "logs", ("请求日志", "Request Logs")).await

@@ -1,0 +1,489 @@
+//! `/virtual-keys` (API密钥): the keys the user may see, the 生成密钥 form, the
+//! one-time display of a new secret, and block / unblock / regenerate / edit / delete.
+//! Admins see every key; other roles see their own (read-only users change nothing).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::display::{self, Choice};
+use super::form::{inline, Fields};
+use super::i18n::Lang;
+use super::session::{PageCtx, SignedIn};
+use super::{html, see_other, Url};
+use crate::app::AppState;
+use crate::config::Config;
+use crate::domain::auth::Role;
+use crate::domain::input::configured_models;
+use crate::domain::keys::{self, Expiry, KeyInput, KeyPatch, KeyView, NewKey, OwnerChoices};
+use crate::domain::DomainError;
+use crate::error::PageError;
+
+mod labels;
+use labels::{labels, KeyLabels};
+
+/// Routes of this module.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/virtual-keys", web::get().to(list))
+        .route("/virtual-keys", web::post().to(generate))
+        .route("/virtual-keys/{token}", web::get().to(show))
+        .route("/virtual-keys/{token}", web::post().to(update))
+        .route("/virtual-keys/{token}/block", web::post().to(block))
+        .route("/virtual-keys/{token}/unblock", web::post().to(unblock))
+        .route(
+            "/virtual-keys/{token}/regenerate",
+            web::post().to(regenerate),
+        )
+        .route("/virtual-keys/{token}/delete", web::post().to(delete));
+}
+
+/// One key as a table row.
+pub struct KeyLine {
+    pub token: String,
+    pub alias: String,
+    pub masked: String,
+    pub user: String,
+    pub team: String,
+    pub budget: String,
+    pub spent: String,
+    pub remaining: String,
+    pub models: String,
+    pub expires: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub last_used: String,
+    pub blocked: bool,
+}
+
+/// The key form's values.
+pub struct KeyForm {
+    pub alias: String,
+    pub users: Vec<Choice>,
+    pub teams: Vec<Choice>,
+    pub max_budget: String,
+    pub periods: Vec<Choice>,
+    pub all_models: bool,
+    pub models: Vec<Choice>,
+    pub expiries: Vec<Choice>,
+    pub expiry_date: String,
+}
+
+#[derive(Template)]
+#[template(path = "virtual_keys.html")]
+struct KeysPage {
+    page: PageCtx,
+    t: &'static KeyLabels,
+    rows: Vec<KeyLine>,
+    form: KeyForm,
+    can_create: bool,
+    is_admin: bool,
+    open: bool,
+    error: Option<String>,
+    new_key: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "virtual_key.html")]
+struct KeyPage {
+    page: PageCtx,
+    t: &'static KeyLabels,
+    key: KeyLine,
+    form: KeyForm,
+    error: Option<String>,
+}
+
+/// `?new=1` opens the generate form.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    new: Option<String>,
+}
+
+fn line(lang: Lang, config: &Config, k: &KeyView) -> KeyLine {
+    let t = labels(lang);
+    let (status, status_class) = match (k.blocked, k.expired) {
+        (true, _) => (t.status_blocked, "badge-bad"),
+        (false, true) => (t.status_expired, "badge-warn"),
+        _ => (t.status_active, "badge-ok"),
+    };
+    let offset = config.server.utc_offset;
+    KeyLine {
+        token: k.token.clone(),
+        alias: k.alias.clone(),
+        masked: k.masked.clone(),
+        user: k.user.clone().unwrap_or_default(),
+        team: k.team_alias.clone().unwrap_or_default(),
+        budget: display::usd(lang, k.max_budget),
+        spent: display::usd(lang, Some(k.spend)),
+        remaining: display::usd(lang, k.remaining),
+        models: display::models(lang, &k.models),
+        expires: display::when(k.expires_at, offset, t.never),
+        status,
+        status_class,
+        last_used: display::when(k.last_used_at, offset, t.never_used),
+        blocked: k.blocked,
+    }
+}
+
+fn form(lang: Lang, config: &Config, owners: &OwnerChoices, f: &Fields, editing: bool) -> KeyForm {
+    let none = || Choice {
+        value: String::new(),
+        label: lang.pick("无", "None").into(),
+        selected: false,
+    };
+    let users = owners
+        .users
+        .iter()
+        .map(|u| Choice::plain(u, u == f.get("user")));
+    let teams = owners.teams.iter().map(|(id, alias)| Choice {
+        value: id.clone(),
+        label: alias.clone(),
+        selected: id == f.get("team_id"),
+    });
+    let chosen = f.models();
+    KeyForm {
+        alias: f.get("key_alias").to_string(),
+        users: std::iter::once(none()).chain(users).collect(),
+        teams: std::iter::once(none()).chain(teams).collect(),
+        max_budget: f.get("max_budget").to_string(),
+        periods: display::period_choices(lang, f.get("budget_duration")),
+        all_models: chosen.is_empty(),
+        models: display::model_choices(&configured_models(config), &chosen),
+        expiries: labels::expiry_choices(lang, f.get("expiry"), editing),
+        expiry_date: f.get("expiry_date").to_string(),
+    }
+}
+
+fn blank(user: &SignedIn) -> Fields {
+    let me = if user.user.role.is_admin() {
+        ""
+    } else {
+        user.user.username.as_str()
+    };
+    Fields(vec![
+        ("user".into(), me.into()),
+        ("budget_duration".into(), "monthly".into()),
+        ("expiry".into(), "never".into()),
+    ])
+}
+
+fn fields_of(k: &KeyView) -> Fields {
+    let mut f = vec![
+        ("key_alias".into(), k.alias.clone()),
+        ("max_budget".into(), display::budget_input(k.max_budget)),
+        (
+            "budget_duration".into(),
+            display::period_value(k.period).into(),
+        ),
+        ("expiry".into(), "keep".into()),
+        (
+            "models_mode".into(),
+            if k.models.is_empty() { "all" } else { "list" }.into(),
+        ),
+    ];
+    f.extend(k.models.iter().map(|m| ("models".to_string(), m.clone())));
+    Fields(f)
+}
+
+fn expiry_of(f: &Fields) -> Option<Expiry> {
+    match f.get("expiry") {
+        "keep" => None,
+        "" | "never" => Some(Expiry::Never),
+        "date" => Some(Expiry::Date(f.get("expiry_date").to_string())),
+        other => Some(Expiry::Duration(other.to_string())),
+    }
+}
+
+/// What the list page shows besides the table.
+struct ListState<'a> {
+    posted: Option<&'a Fields>,
+    open: bool,
+    error: Option<String>,
+    new_key: Option<NewKey>,
+}
+
+async fn render_list(
+    user: &SignedIn,
+    state: &AppState,
+    s: ListState<'_>,
+) -> Result<HttpResponse, PageError> {
+    let (actor, config) = (user.actor(), state.config.clone());
+    let (all, owners) = state
+        .db
+        .run(move |c| {
+            Ok::<_, DomainError>((
+                keys::list(c, &actor, &config)?,
+                keys::owner_choices(c, &actor)?,
+            ))
+        })
+        .await?;
+    let lang = user.lang;
+    let blank = blank(user);
+    let page = KeysPage {
+        page: user.page("keys", Url::Keys.path()),
+        t: labels(lang),
+        rows: all.iter().map(|k| line(lang, &state.config, k)).collect(),
+        form: form(
+            lang,
+            &state.config,
+            &owners,
+            s.posted.unwrap_or(&blank),
+            false,
+        ),
+        can_create: user.user.role != Role::InternalUserViewer,
+        is_admin: user.user.role.is_admin(),
+        open: s.open || s.posted.is_some(),
+        error: s.error.clone(),
+        new_key: s.new_key.map(|k| (k.secret, k.view.alias)),
+    };
+    html(&page, if s.error.is_some() { 400 } else { 200 })
+}
+
+async fn list(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, PageError> {
+    let s = ListState {
+        posted: None,
+        open: query.new.is_some(),
+        error: None,
+        new_key: None,
+    };
+    render_list(&user, &state, s).await
+}
+
+async fn generate(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    let f = Fields(form.into_inner());
+    user.check_csrf(f.get("csrf_token"))?;
+    let input = KeyInput {
+        alias: f.get("key_alias").to_string(),
+        user: f.opt("user"),
+        team_id: f.opt("team_id"),
+        max_budget: f.opt("max_budget"),
+        budget_duration: f.opt("budget_duration"),
+        models: f.models(),
+        expiry: expiry_of(&f).unwrap_or_default(),
+    };
+    let (actor, config) = (user.actor(), state.config.clone());
+    match state
+        .db
+        .run(move |c| keys::generate(c, &actor, &config, input))
+        .await
+    {
+        Ok(new) => {
+            state.entities_changed().await?;
+            let s = ListState {
+                posted: None,
+                open: false,
+                error: None,
+                new_key: Some(new),
+            };
+            render_list(&user, &state, s).await
+        }
+        Err(e) => {
+            let s = ListState {
+                posted: Some(&f),
+                open: true,
+                error: Some(inline(e)?),
+                new_key: None,
+            };
+            render_list(&user, &state, s).await
+        }
+    }
+}
+
+async fn render_key(
+    user: &SignedIn,
+    req: &HttpRequest,
+    state: &AppState,
+    token: String,
+    posted: Option<&Fields>,
+    error: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let (actor, config) = (user.actor(), state.config.clone());
+    actor_must_admin(user)?;
+    let key = state
+        .db
+        .run(move |c| keys::info(c, &actor, &config, &token))
+        .await?;
+    let lang = user.lang;
+    let own = fields_of(&key);
+    let page = KeyPage {
+        page: user.page("keys", req.path()),
+        t: labels(lang),
+        key: line(lang, &state.config, &key),
+        form: form(
+            lang,
+            &state.config,
+            &OwnerChoices::default(),
+            posted.unwrap_or(&own),
+            true,
+        ),
+        error: error.clone(),
+    };
+    html(&page, if error.is_some() { 400 } else { 200 })
+}
+
+fn actor_must_admin(user: &SignedIn) -> Result<(), PageError> {
+    if user.user.role.is_admin() {
+        return Ok(());
+    }
+    Err(PageError::Forbidden)
+}
+
+async fn show(
+    user: SignedIn,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    render_key(&user, &req, &state, path.into_inner(), None, None).await
+}
+
+async fn update(
+    user: SignedIn,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    let f = Fields(form.into_inner());
+    user.check_csrf(f.get("csrf_token"))?;
+    let patch = KeyPatch {
+        alias: Some(f.get("key_alias").to_string()),
+        max_budget: Some(f.opt("max_budget")),
+        budget_duration: Some(f.opt("budget_duration")),
+        models: Some(f.models()),
+        expiry: expiry_of(&f),
+    };
+    let (actor, config, token) = (user.actor(), state.config.clone(), path.into_inner());
+    let which = token.clone();
+    match state
+        .db
+        .run(move |c| keys::update(c, &actor, &config, &which, patch))
+        .await
+    {
+        Ok(_) => {
+            state.entities_changed().await?;
+            Ok(see_other(Url::Keys.path()))
+        }
+        Err(e) => render_key(&user, &req, &state, token, Some(&f), Some(inline(e)?)).await,
+    }
+}
+
+/// What a row button does.
+#[derive(Clone, Copy)]
+enum RowAction {
+    Block,
+    Unblock,
+    Delete,
+}
+
+async fn block(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    row_action(
+        user,
+        state,
+        path.into_inner(),
+        Fields(form.into_inner()),
+        RowAction::Block,
+    )
+    .await
+}
+
+async fn unblock(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    row_action(
+        user,
+        state,
+        path.into_inner(),
+        Fields(form.into_inner()),
+        RowAction::Unblock,
+    )
+    .await
+}
+
+async fn delete(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    row_action(
+        user,
+        state,
+        path.into_inner(),
+        Fields(form.into_inner()),
+        RowAction::Delete,
+    )
+    .await
+}
+
+async fn row_action(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    token: String,
+    f: Fields,
+    action: RowAction,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(f.get("csrf_token"))?;
+    let (actor, config) = (user.actor(), state.config.clone());
+    let done = state
+        .db
+        .run(move |c| match action {
+            RowAction::Block => keys::set_blocked(c, &actor, &config, &token, true).map(|_| ()),
+            RowAction::Unblock => keys::set_blocked(c, &actor, &config, &token, false).map(|_| ()),
+            RowAction::Delete => keys::delete(c, &actor, &[token]),
+        })
+        .await;
+    match done {
+        Ok(()) => {
+            state.entities_changed().await?;
+            Ok(see_other(Url::Keys.path()))
+        }
+        Err(e) => {
+            let s = ListState {
+                posted: None,
+                open: false,
+                error: Some(inline(e)?),
+                new_key: None,
+            };
+            render_list(&user, &state, s).await
+        }
+    }
+}
+
+async fn regenerate(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    let f = Fields(form.into_inner());
+    user.check_csrf(f.get("csrf_token"))?;
+    let (actor, config, token) = (user.actor(), state.config.clone(), path.into_inner());
+    let new = state
+        .db
+        .run(move |c| keys::regenerate(c, &actor, &config, &token))
+        .await?;
+    state.entities_changed().await?;
+    let s = ListState {
+        posted: None,
+        open: false,
+        error: None,
+        new_key: Some(new),
+    };
+    render_list(&user, &state, s).await
+}
