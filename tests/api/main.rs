@@ -4,3 +4,7 @@
 mod helpers;
 
 mod foundation;
+mod keys;
+mod roles;
+mod teams;
+mod users;
