@@ -1,6 +1,7 @@
 //! Parsing of what people type, shared by teams, users and keys: names, budgets,
 //! budget periods and model lists. Messages are in the caller's language.
 
+use super::auth::Role;
 use super::budget::BudgetPeriod;
 use super::lang::Lang;
 use super::DomainError;
@@ -122,6 +123,39 @@ pub fn models_to_json(models: &[String]) -> String {
 /// A stored model list (JSON array text); unreadable text means "all".
 pub fn models_from_json(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
+}
+
+/// A login name: a [`name`] of letters, digits and `. _ - @` only.
+pub fn username(lang: Lang, text: &str) -> Result<String, DomainError> {
+    let name = name(lang, "user_id", ("用户名", "user_id"), text)?;
+    if name
+        .chars()
+        .all(|c| c.is_alphanumeric() || "._-@".contains(c))
+    {
+        return Ok(name);
+    }
+    Err(DomainError::invalid(
+        "user_id",
+        lang.pick(
+            format!("用户名「{name}」只能包含字母、数字和 . _ - @"),
+            format!("user_id `{name}` may only contain letters, digits and . _ - @"),
+        ),
+    ))
+}
+
+/// A role in its API spelling.
+pub fn role(lang: Lang, text: &str) -> Result<Role, DomainError> {
+    Role::parse(text.trim()).ok_or_else(|| {
+        DomainError::invalid(
+            "user_role",
+            lang.pick(
+                format!("用户角色「{text}」无效，可选：普通用户、管理员、只读用户"),
+                format!(
+                    "user_role `{text}` must be internal_user, proxy_admin or internal_user_viewer"
+                ),
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -3,20 +3,25 @@
 //! allocation rule: a key's budget must fit in its team's remaining budget (and, for
 //! self-service by an internal_user, in the user's own unallocated budget).
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+mod rules;
+
+use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
 use super::actor::Actor;
-use super::budget::{local_midnight, BudgetPeriod};
+use super::budget::BudgetPeriod;
 use super::tokens::{random_base62, sha256_hex};
-use super::{input, teams, users, write_tx, DomainError};
+use super::{input, write_tx, DomainError};
 use crate::config::Config;
-use crate::db::keys::{self as store, KeyFields, KeyRow};
+use crate::db::keys::{self as store, KeyRow};
 use crate::db::rollups::{spend_since, SpendOf};
-use crate::db::teams::TeamRow;
-use crate::db::users::UserRow;
 use crate::db::{audit, now_ms};
 use crate::money::Nanos;
+use rules::{
+    check_allocation, ensure_alias_free, ensure_may_change, ensure_may_see, expires_at,
+    resolve_owner, Checked, Owner,
+};
+pub use rules::{owner_choices, parse_duration, OwnerChoices};
 
 /// Random characters after `sk-`.
 pub const SECRET_CHARS: usize = 40;
@@ -115,40 +120,6 @@ pub struct NewKey {
     pub secret: String,
     /// The key.
     pub view: KeyView,
-}
-
-/// Who and which teams the actor may generate keys for.
-#[derive(Debug, Clone, Default)]
-pub struct OwnerChoices {
-    /// Usernames (admins: everyone; others: themselves).
-    pub users: Vec<String>,
-    /// (public team id, name) pairs (admins: every team; others: their teams).
-    pub teams: Vec<(String, String)>,
-}
-
-/// The users and teams the actor may pick in the 生成密钥 form.
-pub fn owner_choices(conn: &Connection, actor: &Actor) -> Result<OwnerChoices, DomainError> {
-    let pair = |t: TeamRow| (t.team_id, t.alias);
-    if actor.is_admin() {
-        let users = crate::db::users::list(conn)?;
-        return Ok(OwnerChoices {
-            users: users.into_iter().map(|u| u.username).collect(),
-            teams: crate::db::teams::list(conn)?
-                .into_iter()
-                .map(pair)
-                .collect(),
-        });
-    }
-    let Some(me) = actor.user_id else {
-        return Ok(OwnerChoices::default());
-    };
-    Ok(OwnerChoices {
-        users: vec![actor.name.clone()],
-        teams: crate::db::teams::of_user(conn, me)?
-            .into_iter()
-            .map(pair)
-            .collect(),
-    })
 }
 
 /// A new random secret.
@@ -258,24 +229,11 @@ pub fn update(
     let tx = write_tx(conn)?;
     let row = find(&tx, actor, key)?;
     let owner = Owner::of(&tx, &row)?;
-    let input = KeyInput {
-        alias: patch.alias.unwrap_or_else(|| row.alias.clone()),
-        max_budget: patch
-            .max_budget
-            .unwrap_or_else(|| row.max_budget.map(|b| b.format_usd(4))),
-        budget_duration: patch
-            .budget_duration
-            .unwrap_or_else(|| row.budget_duration.clone()),
-        models: patch
-            .models
-            .unwrap_or_else(|| input::models_from_json(&row.models)),
-        ..KeyInput::default()
-    };
-    let fields = Checked::new(actor, config, &input, owner.team.as_ref())?;
     let expires = match &patch.expiry {
         Some(e) => expires_at(actor, config, e)?,
         None => row.expires_at,
     };
+    let fields = Checked::new(actor, config, &merged(&row, patch), owner.team.as_ref())?;
     ensure_alias_free(&tx, actor, &fields.alias, Some(row.id))?;
     check_allocation(&tx, actor, config, &owner, fields.max_budget, Some(row.id))?;
     let now = now_ms();
@@ -291,6 +249,23 @@ pub fn update(
     let view = view(&tx, config, find(&tx, actor, &row.token)?)?;
     tx.commit()?;
     Ok(view)
+}
+
+/// The key's settings with `patch` applied, as if typed anew.
+fn merged(row: &KeyRow, patch: KeyPatch) -> KeyInput {
+    KeyInput {
+        alias: patch.alias.unwrap_or_else(|| row.alias.clone()),
+        max_budget: patch
+            .max_budget
+            .unwrap_or_else(|| row.max_budget.map(|b| b.format_usd(4))),
+        budget_duration: patch
+            .budget_duration
+            .unwrap_or_else(|| row.budget_duration.clone()),
+        models: patch
+            .models
+            .unwrap_or_else(|| input::models_from_json(&row.models)),
+        ..KeyInput::default()
+    }
 }
 
 /// Blocks or unblocks a key (admins only); effective on the next request.
@@ -369,20 +344,11 @@ pub fn view(conn: &Connection, config: &Config, k: KeyRow) -> Result<KeyView, Do
         .start(now, config.server.utc_offset)
         .timestamp_millis();
     let spend = spend_since(conn, SpendOf::Key, k.id, since)?;
-    let user = match k.user_id {
-        Some(id) => crate::db::users::by_id(conn, id)?.map(|u| u.username),
-        None => None,
-    };
-    let team = match k.team_id {
-        Some(id) => crate::db::teams::by_id(conn, id)?,
-        None => None,
-    };
-    let expires_at = k
-        .expires_at
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+    let Owner { user, team } = Owner::of(conn, &k)?;
+    let expires_at = k.expires_at.and_then(at_ms);
     Ok(KeyView {
         masked: mask(&k.last4),
-        user,
+        user: user.map(|u| u.username),
         team_id: team.as_ref().map(|t| t.team_id.clone()),
         team_alias: team.map(|t| t.alias),
         remaining: k.max_budget.map(|b| b.saturating_sub(spend)),
@@ -390,13 +356,8 @@ pub fn view(conn: &Connection, config: &Config, k: KeyRow) -> Result<KeyView, Do
         models: input::models_from_json(&k.models),
         expired: expires_at.is_some_and(|e| e <= now),
         expires_at,
-        last_used_at: k
-            .last_used_at
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
-        created_at: Utc
-            .timestamp_millis_opt(k.created_at)
-            .single()
-            .unwrap_or_default(),
+        last_used_at: k.last_used_at.and_then(at_ms),
+        created_at: at_ms(k.created_at).unwrap_or_default(),
         id: k.id,
         token: k.token,
         alias: k.alias,
@@ -407,292 +368,8 @@ pub fn view(conn: &Connection, config: &Config, k: KeyRow) -> Result<KeyView, Do
     })
 }
 
-/// Parses a LiteLLM duration (`30s`, `15m`, `12h`, `7d`, `2w`, `1mo`) into milliseconds;
-/// empty, `null` or `never` means no expiry.
-pub fn parse_duration(actor: &Actor, text: &str) -> Result<Option<i64>, DomainError> {
-    let text = text.trim().to_ascii_lowercase();
-    if text.is_empty() || text == "null" || text == "never" {
-        return Ok(None);
-    }
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let unit_ms: i64 = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        "mo" => 30 * 86_400_000,
-        _ => 0,
-    };
-    let n: i64 = digits.parse().unwrap_or(0);
-    match n.checked_mul(unit_ms) {
-        Some(ms) if ms > 0 && n <= 100_000 => Ok(Some(ms)),
-        _ => Err(DomainError::invalid(
-            "duration",
-            actor.msg(
-                format!("有效期「{text}」无效（例如 30d、12h、7d，留空为永久）"),
-                format!("duration `{text}` is not like 30d, 12h or 7d (null = never expires)"),
-            ),
-        )),
-    }
-}
-
-fn expires_at(actor: &Actor, config: &Config, expiry: &Expiry) -> Result<Option<i64>, DomainError> {
-    match expiry {
-        Expiry::Never => Ok(None),
-        Expiry::Duration(text) => Ok(parse_duration(actor, text)?.map(|ms| now_ms() + ms)),
-        Expiry::Date(text) => {
-            let offset = config.server.utc_offset;
-            let today = Utc::now().with_timezone(&offset.fixed()).date_naive();
-            match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
-                Ok(day) if day >= today => {
-                    let end = day.succ_opt().unwrap_or(day);
-                    Ok(Some(local_midnight(end, offset).timestamp_millis()))
-                }
-                _ => Err(DomainError::invalid(
-                    "expires",
-                    actor.msg(
-                        format!("到期日期「{text}」无效，请选择今天或以后的日期"),
-                        format!("expiry date `{text}` must be today or later (YYYY-MM-DD)"),
-                    ),
-                )),
-            }
-        }
-    }
-}
-
-/// The user and team a key is charged to.
-struct Owner {
-    user: Option<UserRow>,
-    team: Option<TeamRow>,
-}
-
-impl Owner {
-    fn of(conn: &Connection, key: &KeyRow) -> Result<Owner, DomainError> {
-        let user = match key.user_id {
-            Some(id) => crate::db::users::by_id(conn, id)?,
-            None => None,
-        };
-        let team = match key.team_id {
-            Some(id) => crate::db::teams::by_id(conn, id)?,
-            None => None,
-        };
-        Ok(Owner { user, team })
-    }
-}
-
-fn resolve_owner(
-    conn: &Connection,
-    actor: &Actor,
-    user: Option<&str>,
-    team_id: Option<&str>,
-) -> Result<Owner, DomainError> {
-    let user = match user.map(str::trim).filter(|u| !u.is_empty()) {
-        Some(name) => Some(users::find(conn, actor, name)?),
-        None => None,
-    };
-    let team = match team_id.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(id) => Some(teams::find(conn, actor, id)?),
-        None => None,
-    };
-    if !actor.is_admin() {
-        return self_service_owner(conn, actor, user, team);
-    }
-    if let (Some(u), Some(t)) = (&user, &team) {
-        if !crate::db::teams::is_member(conn, t.id, u.id)? {
-            return Err(DomainError::invalid(
-                "team_id",
-                actor.msg(
-                    format!("用户 {} 不属于分组 {}", u.username, t.alias),
-                    format!(
-                        "user `{}` is not a member of team `{}`",
-                        u.username, t.alias
-                    ),
-                ),
-            ));
-        }
-    }
-    Ok(Owner { user, team })
-}
-
-/// An internal_user generates keys only for themselves, in one of their teams.
-fn self_service_owner(
-    conn: &Connection,
-    actor: &Actor,
-    user: Option<UserRow>,
-    team: Option<TeamRow>,
-) -> Result<Owner, DomainError> {
-    let forbidden = |zh: &str, en: &str| DomainError::Forbidden(actor.msg(zh.into(), en.into()));
-    let me = actor
-        .user_id
-        .and_then(|id| crate::db::users::by_id(conn, id).ok().flatten())
-        .ok_or_else(|| forbidden("未登录", "not signed in"))?;
-    if user.is_some_and(|u| u.id != me.id) {
-        return Err(forbidden(
-            "普通用户只能为自己生成密钥",
-            "you may only generate keys for yourself",
-        ));
-    }
-    let mine = crate::db::teams::of_user(conn, me.id)?;
-    let team = match team {
-        Some(t) if mine.iter().any(|m| m.id == t.id) => Some(t),
-        Some(_) => {
-            return Err(forbidden(
-                "你不属于该分组",
-                "you are not a member of that team",
-            ))
-        }
-        None if mine.len() <= 1 => mine.into_iter().next(),
-        None => {
-            let m = actor.msg(
-                "请选择关联分组".into(),
-                "team_id is required: you belong to several teams".into(),
-            );
-            return Err(DomainError::invalid("team_id", m));
-        }
-    };
-    Ok(Owner {
-        user: Some(me),
-        team,
-    })
-}
-
-/// Refuses a budget over the team's remaining budget, and for self-service also over
-/// the user's unallocated budget. The message says how much is left.
-fn check_allocation(
-    conn: &Connection,
-    actor: &Actor,
-    config: &Config,
-    owner: &Owner,
-    budget: Option<Nanos>,
-    except: Option<i64>,
-) -> Result<(), DomainError> {
-    let Some(budget) = budget else {
-        return Ok(());
-    };
-    if let Some(team) = &owner.team {
-        if let Some(left) = teams::remaining(conn, config, team, except)? {
-            if budget > left {
-                let left = left.max(Nanos::ZERO);
-                return Err(DomainError::invalid(
-                    "max_budget",
-                    actor.msg(
-                        format!("分组 {} 剩余预算 {left} USD，不足以分配 {budget} USD", team.alias),
-                        format!("team {} has {left} USD of budget left, not enough to allocate {budget} USD", team.alias),
-                    ),
-                ));
-            }
-        }
-    }
-    match (&owner.user, actor.is_admin()) {
-        (Some(user), false) => match users::unallocated(conn, config, user, except)? {
-            Some(left) if budget > left => {
-                let left = left.max(Nanos::ZERO);
-                Err(DomainError::invalid(
-                    "max_budget",
-                    actor.msg(
-                        format!("用户 {} 剩余个人预算 {left} USD，不足以分配 {budget} USD", user.username),
-                        format!("user {} has {left} USD of personal budget left, not enough to allocate {budget} USD", user.username),
-                    ),
-                ))
-            }
-            _ => Ok(()),
-        },
-        _ => Ok(()),
-    }
-}
-
-fn ensure_may_see(actor: &Actor, key: &KeyRow) -> Result<(), DomainError> {
-    if actor.is_admin() || (actor.user_id.is_some() && key.user_id == actor.user_id) {
-        return Ok(());
-    }
-    Err(DomainError::Forbidden(actor.msg(
-        "只能查看自己的密钥".into(),
-        "you may only see your own keys".into(),
-    )))
-}
-
-fn ensure_may_change(actor: &Actor, key: &KeyRow) -> Result<(), DomainError> {
-    actor.require_writer()?;
-    ensure_may_see(actor, key)
-}
-
-fn ensure_alias_free(
-    conn: &Connection,
-    actor: &Actor,
-    alias: &str,
-    except: Option<i64>,
-) -> Result<(), DomainError> {
-    match store::by_alias(conn, alias)? {
-        Some(k) if Some(k.id) != except => Err(DomainError::Conflict(actor.msg(
-            format!("密钥别名「{alias}」已存在"),
-            format!("a key with key_alias `{alias}` already exists"),
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// Validated key settings.
-struct Checked {
-    alias: String,
-    max_budget: Option<Nanos>,
-    period: BudgetPeriod,
-    models_json: String,
-}
-
-impl Checked {
-    fn new(
-        actor: &Actor,
-        config: &Config,
-        input: &KeyInput,
-        team: Option<&TeamRow>,
-    ) -> Result<Checked, DomainError> {
-        let alias = input::name(
-            actor.lang,
-            "key_alias",
-            ("密钥别名", "key_alias"),
-            &input.alias,
-        )?;
-        let max_budget = input::budget(actor.lang, input.max_budget.as_deref())?;
-        let period = input::period(actor.lang, input.budget_duration.as_deref())?;
-        let models = input::models(actor.lang, config, &input.models)?;
-        if let Some(team) = team {
-            let allowed = input::models_from_json(&team.models);
-            if let Some(m) = models
-                .iter()
-                .find(|m| !allowed.is_empty() && !allowed.contains(m))
-            {
-                return Err(DomainError::invalid(
-                    "models",
-                    actor.msg(
-                        format!("模型「{m}」不在分组 {} 允许的模型中", team.alias),
-                        format!("model `{m}` is not allowed for team {}", team.alias),
-                    ),
-                ));
-            }
-        }
-        Ok(Checked {
-            alias,
-            max_budget,
-            period,
-            models_json: input::models_to_json(&models),
-        })
-    }
-
-    fn as_row<'a>(&'a self, owner: &Owner, expires_at: Option<i64>) -> KeyFields<'a> {
-        KeyFields {
-            alias: &self.alias,
-            user_id: owner.user.as_ref().map(|u| u.id),
-            team_id: owner.team.as_ref().map(|t| t.id),
-            max_budget: self.max_budget,
-            budget_duration: self.period.as_stored(),
-            models: &self.models_json,
-            expires_at,
-        }
-    }
+fn at_ms(ms: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms).single()
 }
 
 #[cfg(test)]
@@ -706,16 +383,5 @@ mod tests {
         assert_ne!(s, new_secret());
         assert_eq!(token_of(&s).len(), 64);
         assert_eq!(mask("abcd"), "sk-…abcd");
-    }
-
-    #[test]
-    fn durations_follow_litellm() {
-        let a = Actor::master_key();
-        assert_eq!(parse_duration(&a, "30d").unwrap(), Some(30 * 86_400_000));
-        assert_eq!(parse_duration(&a, "12h").unwrap(), Some(12 * 3_600_000));
-        assert_eq!(parse_duration(&a, "").unwrap(), None);
-        for bad in ["0d", "d", "30x", "-1d", "12"] {
-            assert!(parse_duration(&a, bad).is_err(), "{bad}");
-        }
     }
 }

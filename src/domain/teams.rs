@@ -219,19 +219,7 @@ pub fn delete(
     let now = now_ms();
     for team_id in team_ids {
         let team = find(&tx, actor, team_id)?;
-        let n = crate::db::keys::of_team(&tx, team.id)?.len();
-        if n > 0 {
-            return Err(DomainError::Conflict(actor.msg(
-                format!(
-                    "分组「{}」下还有 {n} 个密钥，请先删除这些密钥再删除分组",
-                    team.alias
-                ),
-                format!(
-                    "team `{}` still has {n} key(s); delete them before deleting the team",
-                    team.alias
-                ),
-            )));
-        }
+        ensure_no_keys(&tx, actor, &team)?;
         store::delete(&tx, team.id)?;
         audit::record(
             &tx,
@@ -321,6 +309,23 @@ impl Checked {
             self.models_json
         )
     }
+}
+
+fn ensure_no_keys(conn: &Connection, actor: &Actor, team: &TeamRow) -> Result<(), DomainError> {
+    let n = crate::db::keys::of_team(conn, team.id)?.len();
+    if n == 0 {
+        return Ok(());
+    }
+    Err(DomainError::Conflict(actor.msg(
+        format!(
+            "分组「{}」下还有 {n} 个密钥，请先删除这些密钥再删除分组",
+            team.alias
+        ),
+        format!(
+            "team `{}` still has {n} key(s); delete them before deleting the team",
+            team.alias
+        ),
+    )))
 }
 
 fn ensure_alias_free(

@@ -155,18 +155,13 @@ pub fn create(
     input: UserInput,
 ) -> Result<UserView, DomainError> {
     actor.require_admin()?;
-    let username = check_username(actor, &input.username)?;
-    let role = parse_role(actor, &input.role)?;
+    let username = input::username(actor.lang, &input.username)?;
+    let role = input::role(actor.lang, &input.role)?;
     let max_budget = input::budget(actor.lang, input.max_budget.as_deref())?;
     let period = input::period(actor.lang, input.budget_duration.as_deref())?;
     let hash = password_hash(input.password.as_deref())?;
     let tx = write_tx(conn)?;
-    if store::by_username(&tx, &username)?.is_some() {
-        return Err(DomainError::Conflict(actor.msg(
-            format!("用户名「{username}」已存在"),
-            format!("a user named `{username}` already exists"),
-        )));
-    }
+    ensure_username_free(&tx, actor, &username)?;
     let team = team_of(&tx, actor, input.team_id.as_deref())?;
     let now = now_ms();
     let new = NewUser {
@@ -203,20 +198,7 @@ pub fn update(
     let hash = password_hash(patch.password.as_deref())?;
     let tx = write_tx(conn)?;
     let user = find(&tx, actor, username)?;
-    let role = match &patch.role {
-        Some(r) => parse_role(actor, r)?,
-        None => user.role,
-    };
-    let max_budget = match &patch.max_budget {
-        Some(b) => input::budget(actor.lang, b.as_deref())?,
-        None => user.max_budget,
-    };
-    let period = match &patch.budget_duration {
-        Some(d) => input::period(actor.lang, d.as_deref())?,
-        None => {
-            BudgetPeriod::parse(user.budget_duration.as_deref()).unwrap_or(BudgetPeriod::Lifetime)
-        }
-    };
+    let (role, max_budget, period) = patched(actor, &user, &patch)?;
     if let Some(team_id) = &patch.team_id {
         let team = team_of(&tx, actor, team_id.as_deref())?;
         crate::db::teams::set_memberships(&tx, user.id, &team.into_iter().collect::<Vec<_>>())?;
@@ -340,35 +322,41 @@ pub fn view(conn: &Connection, config: &Config, user: UserRow) -> Result<UserVie
     })
 }
 
-fn check_username(actor: &Actor, text: &str) -> Result<String, DomainError> {
-    let name = input::name(actor.lang, "user_id", ("用户名", "user_id"), text)?;
-    if name
-        .chars()
-        .all(|c| c.is_alphanumeric() || "._-@".contains(c))
-    {
-        return Ok(name);
+fn ensure_username_free(
+    conn: &Connection,
+    actor: &Actor,
+    username: &str,
+) -> Result<(), DomainError> {
+    if store::by_username(conn, username)?.is_none() {
+        return Ok(());
     }
-    Err(DomainError::invalid(
-        "user_id",
-        actor.msg(
-            format!("用户名「{name}」只能包含字母、数字和 . _ - @"),
-            format!("user_id `{name}` may only contain letters, digits and . _ - @"),
-        ),
-    ))
+    Err(DomainError::Conflict(actor.msg(
+        format!("用户名「{username}」已存在"),
+        format!("a user named `{username}` already exists"),
+    )))
 }
 
-fn parse_role(actor: &Actor, text: &str) -> Result<Role, DomainError> {
-    Role::parse(text.trim()).ok_or_else(|| {
-        DomainError::invalid(
-            "user_role",
-            actor.msg(
-                format!("用户角色「{text}」无效，可选：普通用户、管理员、只读用户"),
-                format!(
-                    "user_role `{text}` must be internal_user, proxy_admin or internal_user_viewer"
-                ),
-            ),
-        )
-    })
+/// Role, budget and period after `patch`.
+fn patched(
+    actor: &Actor,
+    user: &UserRow,
+    patch: &UserPatch,
+) -> Result<(Role, Option<Nanos>, BudgetPeriod), DomainError> {
+    let role = match &patch.role {
+        Some(r) => input::role(actor.lang, r)?,
+        None => user.role,
+    };
+    let max_budget = match &patch.max_budget {
+        Some(b) => input::budget(actor.lang, b.as_deref())?,
+        None => user.max_budget,
+    };
+    let period = match &patch.budget_duration {
+        Some(d) => input::period(actor.lang, d.as_deref())?,
+        None => {
+            BudgetPeriod::parse(user.budget_duration.as_deref()).unwrap_or(BudgetPeriod::Lifetime)
+        }
+    };
+    Ok((role, max_budget, period))
 }
 
 fn password_hash(password: Option<&str>) -> Result<Option<String>, DomainError> {

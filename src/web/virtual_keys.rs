@@ -6,21 +6,19 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::display::{self, Choice};
 use super::form::{inline, Fields};
-use super::i18n::Lang;
 use super::session::{PageCtx, SignedIn};
 use super::{html, see_other, Url};
 use crate::app::AppState;
-use crate::config::Config;
 use crate::domain::auth::Role;
-use crate::domain::input::configured_models;
-use crate::domain::keys::{self, Expiry, KeyInput, KeyPatch, KeyView, NewKey, OwnerChoices};
+use crate::domain::keys::{self, KeyPatch, NewKey, OwnerChoices};
 use crate::domain::DomainError;
 use crate::error::PageError;
 
 mod labels;
+mod rows;
 use labels::{labels, KeyLabels};
+use rows::{blank, expiry_of, fields_of, form, key_input, line, KeyForm, KeyLine};
 
 /// Routes of this module.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -35,37 +33,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(regenerate),
         )
         .route("/virtual-keys/{token}/delete", web::post().to(delete));
-}
-
-/// One key as a table row.
-pub struct KeyLine {
-    pub token: String,
-    pub alias: String,
-    pub masked: String,
-    pub user: String,
-    pub team: String,
-    pub budget: String,
-    pub spent: String,
-    pub remaining: String,
-    pub models: String,
-    pub expires: String,
-    pub status: &'static str,
-    pub status_class: &'static str,
-    pub last_used: String,
-    pub blocked: bool,
-}
-
-/// The key form's values.
-pub struct KeyForm {
-    pub alias: String,
-    pub users: Vec<Choice>,
-    pub teams: Vec<Choice>,
-    pub max_budget: String,
-    pub periods: Vec<Choice>,
-    pub all_models: bool,
-    pub models: Vec<Choice>,
-    pub expiries: Vec<Choice>,
-    pub expiry_date: String,
 }
 
 #[derive(Template)]
@@ -96,101 +63,6 @@ struct KeyPage {
 #[derive(Deserialize)]
 pub struct ListQuery {
     new: Option<String>,
-}
-
-fn line(lang: Lang, config: &Config, k: &KeyView) -> KeyLine {
-    let t = labels(lang);
-    let (status, status_class) = match (k.blocked, k.expired) {
-        (true, _) => (t.status_blocked, "badge-bad"),
-        (false, true) => (t.status_expired, "badge-warn"),
-        _ => (t.status_active, "badge-ok"),
-    };
-    let offset = config.server.utc_offset;
-    KeyLine {
-        token: k.token.clone(),
-        alias: k.alias.clone(),
-        masked: k.masked.clone(),
-        user: k.user.clone().unwrap_or_default(),
-        team: k.team_alias.clone().unwrap_or_default(),
-        budget: display::usd(lang, k.max_budget),
-        spent: display::usd(lang, Some(k.spend)),
-        remaining: display::usd(lang, k.remaining),
-        models: display::models(lang, &k.models),
-        expires: display::when(k.expires_at, offset, t.never),
-        status,
-        status_class,
-        last_used: display::when(k.last_used_at, offset, t.never_used),
-        blocked: k.blocked,
-    }
-}
-
-fn form(lang: Lang, config: &Config, owners: &OwnerChoices, f: &Fields, editing: bool) -> KeyForm {
-    let none = || Choice {
-        value: String::new(),
-        label: lang.pick("无", "None").into(),
-        selected: false,
-    };
-    let users = owners
-        .users
-        .iter()
-        .map(|u| Choice::plain(u, u == f.get("user")));
-    let teams = owners.teams.iter().map(|(id, alias)| Choice {
-        value: id.clone(),
-        label: alias.clone(),
-        selected: id == f.get("team_id"),
-    });
-    let chosen = f.models();
-    KeyForm {
-        alias: f.get("key_alias").to_string(),
-        users: std::iter::once(none()).chain(users).collect(),
-        teams: std::iter::once(none()).chain(teams).collect(),
-        max_budget: f.get("max_budget").to_string(),
-        periods: display::period_choices(lang, f.get("budget_duration")),
-        all_models: chosen.is_empty(),
-        models: display::model_choices(&configured_models(config), &chosen),
-        expiries: labels::expiry_choices(lang, f.get("expiry"), editing),
-        expiry_date: f.get("expiry_date").to_string(),
-    }
-}
-
-fn blank(user: &SignedIn) -> Fields {
-    let me = if user.user.role.is_admin() {
-        ""
-    } else {
-        user.user.username.as_str()
-    };
-    Fields(vec![
-        ("user".into(), me.into()),
-        ("budget_duration".into(), "monthly".into()),
-        ("expiry".into(), "never".into()),
-    ])
-}
-
-fn fields_of(k: &KeyView) -> Fields {
-    let mut f = vec![
-        ("key_alias".into(), k.alias.clone()),
-        ("max_budget".into(), display::budget_input(k.max_budget)),
-        (
-            "budget_duration".into(),
-            display::period_value(k.period).into(),
-        ),
-        ("expiry".into(), "keep".into()),
-        (
-            "models_mode".into(),
-            if k.models.is_empty() { "all" } else { "list" }.into(),
-        ),
-    ];
-    f.extend(k.models.iter().map(|m| ("models".to_string(), m.clone())));
-    Fields(f)
-}
-
-fn expiry_of(f: &Fields) -> Option<Expiry> {
-    match f.get("expiry") {
-        "keep" => None,
-        "" | "never" => Some(Expiry::Never),
-        "date" => Some(Expiry::Date(f.get("expiry_date").to_string())),
-        other => Some(Expiry::Duration(other.to_string())),
-    }
 }
 
 /// What the list page shows besides the table.
@@ -259,15 +131,7 @@ async fn generate(
 ) -> Result<HttpResponse, PageError> {
     let f = Fields(form.into_inner());
     user.check_csrf(f.get("csrf_token"))?;
-    let input = KeyInput {
-        alias: f.get("key_alias").to_string(),
-        user: f.opt("user"),
-        team_id: f.opt("team_id"),
-        max_budget: f.opt("max_budget"),
-        budget_duration: f.opt("budget_duration"),
-        models: f.models(),
-        expiry: expiry_of(&f).unwrap_or_default(),
-    };
+    let input = key_input(&f);
     let (actor, config) = (user.actor(), state.config.clone());
     match state
         .db
