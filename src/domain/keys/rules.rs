@@ -174,10 +174,11 @@ pub(super) fn self_service_owner(
     team: Option<TeamRow>,
 ) -> Result<Owner, DomainError> {
     let forbidden = |zh: &str, en: &str| DomainError::Forbidden(actor.msg(zh.into(), en.into()));
-    let me = actor
-        .user_id
-        .and_then(|id| crate::db::users::by_id(conn, id).ok().flatten())
-        .ok_or_else(|| forbidden("未登录", "not signed in"))?;
+    let me = match actor.user_id {
+        Some(id) => crate::db::users::by_id(conn, id)?,
+        None => None,
+    };
+    let me = me.ok_or_else(|| forbidden("未登录", "not signed in"))?;
     if user.is_some_and(|u| u.id != me.id) {
         return Err(forbidden(
             "普通用户只能为自己生成密钥",
