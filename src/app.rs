@@ -194,6 +194,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/static/app.js", web::get().to(app_js));
     crate::proxy::handler::routes(cfg);
     crate::web::routes(cfg);
+    crate::api::routes(cfg);
 }
 
 fn json_config(limit: usize) -> web::JsonConfig {

@@ -1,6 +1,7 @@
 //! Tollgate: a self-hosted AI model gateway in one process. See README.md.
 #![deny(clippy::unwrap_used)]
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod commands;

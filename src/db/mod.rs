@@ -4,12 +4,14 @@
 
 pub mod audit;
 pub mod directory;
+pub mod keys;
 pub mod logs;
 pub mod logs_write;
 pub mod migrations;
 pub mod names;
 pub mod rollups;
 pub mod sessions;
+pub mod teams;
 pub mod users;
 
 use std::path::Path;

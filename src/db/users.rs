@@ -113,3 +113,52 @@ pub fn set_password(conn: &Connection, id: i64, hash: &str, now: i64) -> rusqlit
         params![hash, now, id],
     )
 }
+
+/// Replaces a user's role and budget.
+pub fn update(
+    conn: &Connection,
+    id: i64,
+    role: Role,
+    max_budget: Option<Nanos>,
+    budget_duration: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE users SET role = ?1, max_budget = ?2, budget_duration = ?3, updated_at = ?4
+         WHERE id = ?5",
+        params![
+            role.as_str(),
+            max_budget.map(|n| n.0),
+            budget_duration,
+            now,
+            id
+        ],
+    )
+}
+
+/// Disables or enables a user.
+pub fn set_disabled(
+    conn: &Connection,
+    id: i64,
+    disabled: bool,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE users SET disabled = ?1, updated_at = ?2 WHERE id = ?3",
+        params![disabled, now, id],
+    )
+}
+
+/// Deletes a user; their keys, sessions and memberships go with them.
+pub fn delete(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM users WHERE id = ?1", [id])
+}
+
+/// Number of enabled admins.
+pub fn count_active_admins(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM users WHERE role = 'proxy_admin' AND disabled = 0",
+        [],
+        |r| r.get(0),
+    )
+}

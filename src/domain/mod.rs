@@ -1,18 +1,26 @@
 //! Business rules, independent of HTTP: pages, the management API and the CLI all
 //! call these functions. Nothing here imports actix.
 
+pub mod actor;
 pub mod auth;
 pub mod budget;
 pub mod directory;
 pub mod export;
+pub mod input;
 pub mod key_report;
+pub mod keys;
+pub mod lang;
 pub mod logs;
 pub mod price_table;
 pub mod pricing;
 pub mod reports;
 pub mod reservations;
+pub mod teams;
 pub mod tokens;
 pub mod usage;
+pub mod users;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::db::DbError;
 
@@ -61,4 +69,10 @@ impl DomainError {
             message: message.into(),
         }
     }
+}
+
+/// Opens a write transaction that takes the write lock at once, so checks made inside
+/// it (names free, budget left, an admin remains) still hold when it commits.
+pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
 }

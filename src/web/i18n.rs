@@ -1,41 +1,7 @@
 //! Page labels in Simplified Chinese (default) and English. Shell labels live here;
 //! each page keeps its own label struct beside its handler, built the same way.
 
-/// The page language, from the `tollgate_lang` cookie.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    /// Simplified Chinese (default).
-    #[default]
-    Zh,
-    /// English.
-    En,
-}
-
-impl Lang {
-    /// Reads the cookie value; anything unknown is Chinese.
-    pub fn from_code(code: &str) -> Lang {
-        match code {
-            "en" => Lang::En,
-            _ => Lang::Zh,
-        }
-    }
-
-    /// `zh-CN` / `en` for the `lang` attribute.
-    pub fn html_code(self) -> &'static str {
-        match self {
-            Lang::Zh => "zh-CN",
-            Lang::En => "en",
-        }
-    }
-
-    /// Picks the label for this language.
-    pub fn pick<T>(self, zh: T, en: T) -> T {
-        match self {
-            Lang::Zh => zh,
-            Lang::En => en,
-        }
-    }
-}
+pub use crate::domain::lang::Lang;
 
 /// Labels of the page shell (navigation, header, common buttons).
 #[derive(Debug)]

@@ -3,24 +3,27 @@
 
 pub mod api_access;
 pub mod chart;
+pub mod display;
 pub mod error_page;
 pub mod export;
 pub mod filters;
+pub mod form;
 pub mod format;
 pub mod i18n;
 pub mod login;
 pub mod logs;
-pub mod placeholder;
 pub mod session;
 pub mod spend_logs;
+pub mod teams;
 pub mod test_key;
 pub mod usage;
+pub mod users;
+pub mod virtual_keys;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 
 use crate::error::PageError;
-use session::SignedIn;
 
 /// Named page URLs, so redirects never spell paths by hand.
 #[derive(Debug, Clone, Copy)]
@@ -84,18 +87,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     usage::routes(cfg);
     logs::routes(cfg);
     spend_logs::routes(cfg);
-    cfg.route("/teams", web::get().to(teams_placeholder))
-        .route("/users", web::get().to(users_placeholder))
-        .route("/virtual-keys", web::get().to(keys_placeholder));
+    teams::routes(cfg);
+    users::routes(cfg);
+    virtual_keys::routes(cfg);
     test_key::routes(cfg);
-}
-
-async fn teams_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
-    placeholder::render(u, r, "teams", ("分组", "Teams")).await
-}
-async fn users_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
-    placeholder::render(u, r, "users", ("用户", "Users")).await
-}
-async fn keys_placeholder(u: SignedIn, r: HttpRequest) -> Result<HttpResponse, PageError> {
-    placeholder::render(u, r, "keys", ("API密钥", "API Keys")).await
 }

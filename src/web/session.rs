@@ -9,6 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 
 use super::i18n::{self, Lang, ShellLabels};
 use crate::app::AppState;
+use crate::domain::actor::Actor;
 use crate::domain::auth::{self, Role, SessionUser};
 use crate::domain::tokens::constant_time_eq;
 use crate::error::PageError;
@@ -83,6 +84,11 @@ impl SignedIn {
             return Err(PageError::Csrf);
         }
         Ok(())
+    }
+
+    /// This user as the actor of a domain operation.
+    pub fn actor(&self) -> Actor {
+        Actor::user(&self.user, self.lang)
     }
 
     /// The context for a page under navigation item `active`.

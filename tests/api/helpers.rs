@@ -13,6 +13,9 @@ use tollgate::config::Config;
 use tollgate::simulator::{Fault, FaultKind, SimProvider, Simulator, SimulatorConfig};
 use tollgate::App;
 
+mod entities;
+pub use entities::*;
+
 /// Password of the admin every test app starts with.
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
