@@ -17,3 +17,4 @@ mod teams;
 mod test_key;
 mod usage;
 mod users;
+mod walkthrough;
