@@ -229,21 +229,26 @@ async fn a_file_that_is_not_sqlite_is_refused_clearly() {
 
 #[actix_web::test]
 async fn a_read_only_database_folder_is_refused_clearly() {
-    if is_root() {
-        eprintln!("skipped: running as root, permissions are not enforced");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let ro = dir.path().join("ro");
-    std::fs::create_dir(&ro).unwrap();
-    let mut perms = std::fs::metadata(&ro).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o555);
-    std::fs::set_permissions(&ro, perms).unwrap();
-    let err = Db::open(&ro.join("t.db"))
+    // As root, permission bits are not enforced: use a folder no one can create files in.
+    let folder = if is_root() {
+        std::path::PathBuf::from("/proc/tollgate-test")
+    } else {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let ro = dir.join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        let mut perms = std::fs::metadata(&ro).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o555);
+        std::fs::set_permissions(&ro, perms).unwrap();
+        ro
+    };
+    let err = Db::open(&folder.join("t.db"))
         .err()
         .expect("refused")
         .to_string();
-    assert!(err.contains("cannot"), "{err}");
+    assert!(
+        err.contains("cannot open database") && err.contains("t.db"),
+        "{err}"
+    );
 }
 
 fn is_root() -> bool {
