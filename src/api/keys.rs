@@ -1,6 +1,8 @@
 //! `/key/generate|info|list|update|delete|block|unblock|regenerate`. A key is named
 //! by its `sk-…` secret or by its `token` (the SHA-256 the API returns).
 
+use super::limits::{add_key_limits, LimitFields};
+use crate::db::limits::LimitOwner;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -33,6 +35,8 @@ struct GenerateBody {
     #[serde(default)]
     models: Vec<String>,
     duration: Option<String>,
+    #[serde(flatten)]
+    limits: LimitFields,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +51,8 @@ struct UpdateBody {
     models: Option<Vec<String>>,
     #[serde(default, deserialize_with = "double_option")]
     duration: Option<Option<String>>,
+    #[serde(flatten)]
+    limits: LimitFields,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +73,7 @@ async fn generate(
     body: web::Json<GenerateBody>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
+    body.limits.check(&actor.0)?;
     let input = KeyInput {
         alias: body.key_alias,
         user: body.user_id,
@@ -82,7 +89,12 @@ async fn generate(
         .run(move |c| keys::generate(c, &actor.0, &config, input))
         .await?;
     state.entities_changed().await?;
-    Ok(HttpResponse::Ok().json(new_key_json(&new)))
+    body.limits
+        .store(&state, LimitOwner::Key(new.view.id))
+        .await?;
+    let mut json = new_key_json(&new);
+    add_key_limits(&state, &mut json);
+    Ok(HttpResponse::Ok().json(json))
 }
 
 async fn info(
@@ -96,7 +108,9 @@ async fn info(
         .db
         .run(move |c| keys::info(c, &actor.0, &config, &key))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "key": view.token, "info": key_json(&view) })))
+    let mut info = key_json(&view);
+    add_key_limits(&state, &mut info);
+    Ok(HttpResponse::Ok().json(json!({ "key": view.token, "info": info })))
 }
 
 async fn list(actor: ApiActor, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
@@ -115,6 +129,7 @@ async fn update(
     body: web::Json<UpdateBody>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
+    body.limits.check(&actor.0)?;
     let max_budget = match body.max_budget {
         Some(v) => Some(money_text(v.as_ref(), "max_budget")?),
         None => None,
@@ -135,7 +150,10 @@ async fn update(
         .run(move |c| keys::update(c, &actor.0, &config, &key, patch))
         .await?;
     state.entities_changed().await?;
-    Ok(HttpResponse::Ok().json(key_json(&view)))
+    body.limits.store(&state, LimitOwner::Key(view.id)).await?;
+    let mut json = key_json(&view);
+    add_key_limits(&state, &mut json);
+    Ok(HttpResponse::Ok().json(json))
 }
 
 async fn delete(

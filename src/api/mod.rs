@@ -7,6 +7,7 @@
 //! which a cross-site form cannot send without a CORS preflight we never grant.
 
 pub mod keys;
+pub mod limits;
 pub mod teams;
 pub mod users;
 

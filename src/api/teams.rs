@@ -1,5 +1,7 @@
 //! `/team/new|info|list|update|delete`.
 
+use super::limits::{add_team_limits, LimitFields};
+use crate::db::limits::LimitOwner;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -26,6 +28,8 @@ struct NewBody {
     budget_duration: Option<String>,
     #[serde(default)]
     models: Vec<String>,
+    #[serde(flatten)]
+    limits: LimitFields,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +42,8 @@ struct UpdateBody {
     #[serde(default, deserialize_with = "double_option")]
     budget_duration: Option<Option<String>>,
     models: Option<Vec<String>>,
+    #[serde(flatten)]
+    limits: LimitFields,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +64,7 @@ async fn create(
     body: web::Json<NewBody>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
+    body.limits.check(&actor.0)?;
     let input = TeamInput {
         alias: body.team_alias,
         max_budget: money_text(body.max_budget.as_ref(), "max_budget")?,
@@ -70,7 +77,10 @@ async fn create(
         .run(move |c| teams::create(c, &actor.0, &config, input))
         .await?;
     state.entities_changed().await?;
-    Ok(HttpResponse::Ok().json(team_json(&team)))
+    body.limits.store(&state, LimitOwner::Team(team.id)).await?;
+    let mut json = team_json(&team);
+    add_team_limits(&state, team.id, &mut json);
+    Ok(HttpResponse::Ok().json(json))
 }
 
 async fn info(
@@ -84,7 +94,9 @@ async fn info(
         .db
         .run(move |c| teams::info(c, &actor.0, &config, &team_id))
         .await?;
-    Ok(HttpResponse::Ok().json(team_json(&team)))
+    let mut json = team_json(&team);
+    add_team_limits(&state, team.id, &mut json);
+    Ok(HttpResponse::Ok().json(json))
 }
 
 async fn list(actor: ApiActor, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
@@ -102,6 +114,7 @@ async fn update(
     body: web::Json<UpdateBody>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
+    body.limits.check(&actor.0)?;
     let max_budget = match body.max_budget {
         Some(v) => Some(money_text(v.as_ref(), "max_budget")?),
         None => None,
@@ -119,7 +132,10 @@ async fn update(
         .run(move |c| teams::update(c, &actor.0, &config, &team_id, patch))
         .await?;
     state.entities_changed().await?;
-    Ok(HttpResponse::Ok().json(team_json(&team)))
+    body.limits.store(&state, LimitOwner::Team(team.id)).await?;
+    let mut json = team_json(&team);
+    add_team_limits(&state, team.id, &mut json);
+    Ok(HttpResponse::Ok().json(json))
 }
 
 async fn delete(

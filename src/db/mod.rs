@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod directory;
 pub mod keys;
+pub mod limits;
 pub mod logs;
 pub mod logs_write;
 pub mod migrations;

@@ -8,6 +8,7 @@ mod export;
 mod faults;
 mod foundation;
 mod keys;
+mod limits;
 mod logs;
 mod ops;
 mod proxy;
