@@ -118,10 +118,11 @@ impl App {
             config.server.utc_offset,
             config.server.budget_enforcement,
         ));
+        let retention = config.server.log_retention_days;
         let state = web::Data::new(AppState {
             router: Router::new(&config.models),
             config: Arc::new(config),
-            ledger: Ledger::start(db.clone()),
+            ledger: Ledger::start(db.clone(), retention),
             db,
             directory: Arc::new(Directory::default()),
             budgets,

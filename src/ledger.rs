@@ -54,8 +54,9 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Starts the writer thread on `db`.
-    pub fn start(db: Db) -> Ledger {
+    /// Starts the writer thread on `db`. With `retention_days`, log rows older than that
+    /// are pruned at start and then hourly (rollups are kept).
+    pub fn start(db: Db, retention_days: Option<u32>) -> Ledger {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let stats = Arc::new(LedgerStats {
             healthy: AtomicBool::new(true),
@@ -64,7 +65,7 @@ impl Ledger {
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("tollgate-ledger".into())
-            .spawn(move || writer_loop(db, rx, thread_stats))
+            .spawn(move || writer_loop(db, rx, thread_stats, retention_days))
             .ok();
         Ledger {
             tx,
@@ -137,10 +138,22 @@ impl Ledger {
     }
 }
 
-fn writer_loop(db: Db, mut rx: mpsc::Receiver<Msg>, stats: Arc<LedgerStats>) {
+fn writer_loop(
+    db: Db,
+    mut rx: mpsc::Receiver<Msg>,
+    stats: Arc<LedgerStats>,
+    retention_days: Option<u32>,
+) {
     let mut batch: Vec<LogRecord> = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::new();
+    let mut last_prune: Option<Instant> = None;
     loop {
+        if let Some(days) = retention_days {
+            if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                prune(&db, days);
+                last_prune = Some(Instant::now());
+            }
+        }
         let Some(first) = rx.blocking_recv() else {
             break;
         };
@@ -233,4 +246,24 @@ fn commit(db: &Db, batch: &[LogRecord]) -> Result<(), DbError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Deletes log rows older than `days`, a slice at a time between batches.
+fn prune(db: &Db, days: u32) {
+    let cutoff = chrono::Utc::now().timestamp_millis() - i64::from(days) * 86_400_000;
+    let Ok(conn) = db.conn() else { return };
+    let mut total = 0;
+    while let Ok(n) = logs_write::prune(&conn, cutoff, 5_000) {
+        total += n;
+        if n == 0 {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(
+            rows = total,
+            days,
+            "pruned old request log rows (rollups kept)"
+        );
+    }
 }

@@ -73,3 +73,46 @@ pub fn touch_key(tx: &Transaction<'_>, key_id: i64, at_ms: i64) -> rusqlite::Res
     .execute(params![key_id, at_ms])?;
     Ok(())
 }
+
+/// Deletes log rows (and their bodies) that started before `before_ms`, at most
+/// `limit` per call so the writer never holds a long transaction. Rollups are kept.
+pub fn prune(conn: &rusqlite::Connection, before_ms: i64, limit: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM request_logs WHERE id IN
+            (SELECT id FROM request_logs WHERE start_ms < ?1 ORDER BY start_ms LIMIT ?2)",
+        params![before_ms, limit],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_drops_old_rows_and_bodies_but_keeps_rollups() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        crate::db::migrations::apply(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        for (id, start) in [("old", 1_000), ("new", 10_000_000)] {
+            let r = LogRecord {
+                request_id: id.into(),
+                start_ms: start,
+                end_ms: start,
+                model: "m".into(),
+                success: true,
+                http_status: 200,
+                cost: 5,
+                request_body: Some("{}".into()),
+                ..LogRecord::default()
+            };
+            insert(&tx, &r).unwrap();
+        }
+        tx.commit().unwrap();
+        assert_eq!(prune(&conn, 5_000, 100).unwrap(), 1);
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM request_logs"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM request_bodies"), 1);
+        assert_eq!(count("SELECT SUM(spend) FROM usage_hourly"), 10);
+    }
+}
