@@ -120,6 +120,8 @@ impl Walk<'_> {
         let resp = self.app.chat(key, &chat_body("gpt-4o", "再来一次")).await;
         assert_eq!(resp.status, 200, "{}", resp.body);
         self.wait_text(requests, 15, |t| t == "5").await;
+        let gpt4o = "//table[@id='by-model']//tr[td[1][normalize-space()='gpt-4o']]/td[3]";
+        self.wait_text(gpt4o, 15, |t| t == "2").await;
         let same = self
             .browser
             .execute("return window.__sameDocument === true;")

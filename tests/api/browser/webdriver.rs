@@ -101,6 +101,12 @@ impl Browser {
         }
     }
 
+    /// Runs a Chromium DevTools command (chromedriver passes it through).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let body = json!({"cmd": cmd, "params": params});
+        self.cmd("POST", "/goog/cdp/execute", body).await
+    }
+
     /// Sends one command; panics with WebDriver's message on an error.
     pub async fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
         let url = format!("{}{path}", self.session);
@@ -204,28 +210,25 @@ impl Browser {
         .await
     }
 
-    /// Saves a PNG of the whole page (the window grows to the page's height first).
+    /// Saves a PNG of the whole page, beyond the window's height (DevTools
+    /// `Page.captureScreenshot`); just the window while a modal dialog is open, whose
+    /// backdrop covers only the window.
     pub async fn screenshot(&self, path: &Path) {
-        let height = self
-            .execute("return Math.min(4000, document.documentElement.scrollHeight);")
-            .await
-            .as_i64()
-            .unwrap_or(900)
-            .max(900);
-        self.set_window(1366, height).await;
-        let png = self.cmd("GET", "/screenshot", Value::Null).await;
-        self.set_window(1366, 900).await;
+        let size = self
+            .execute(
+                "const d = document.documentElement; \
+                 return document.querySelector('dialog[open]') ? null : [d.scrollWidth, d.scrollHeight];",
+            )
+            .await;
+        let png = if size.is_null() {
+            self.cmd("GET", "/screenshot", Value::Null).await
+        } else {
+            let clip = json!({"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1});
+            let params = json!({"format": "png", "captureBeyondViewport": true, "clip": clip});
+            self.cdp("Page.captureScreenshot", params).await["data"].take()
+        };
         let bytes = base64_decode(png.as_str().expect("screenshot is base64"));
         std::fs::write(path, bytes).expect("screenshot saved");
-    }
-
-    async fn set_window(&self, width: i64, height: i64) {
-        self.cmd(
-            "POST",
-            "/window/rect",
-            json!({"width": width, "height": height}),
-        )
-        .await;
     }
 
     /// The browser console entries since the last call.
@@ -308,6 +311,7 @@ fn capabilities(chromium: &Path, profile: &Path, downloads: &Path) -> Value {
             "prefs": {
                 "download.default_directory": downloads,
                 "download.prompt_for_download": false,
+                "intl.accept_languages": "zh-CN,zh",
             },
         },
         "goog:loggingPrefs": {"browser": "ALL"},
