@@ -156,7 +156,7 @@ impl<'a> Walk<'a> {
         let what = format!("{xpath} to change");
         self.browser
             .wait_for(&what, Duration::from_secs(secs), || async {
-                let text = self.browser.text_at(xpath).await;
+                let text = self.browser.text_now(xpath).await?;
                 done(&text).then_some(text)
             })
             .await

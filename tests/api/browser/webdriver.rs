@@ -109,24 +109,33 @@ impl Browser {
 
     /// Sends one command; panics with WebDriver's message on an error.
     pub async fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+        self.try_cmd(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Sends one command; `Err` holds WebDriver's error (e.g. a stale element while the
+    /// page is being replaced).
+    pub async fn try_cmd(&self, method: &str, path: &str, body: Value) -> Result<Value, String> {
         let url = format!("{}{path}", self.session);
         let sent = match method {
             "GET" => self.http.get(&url).send().await,
             _ => self.http.post(&url).send_json(&body).await,
         };
-        let mut resp = sent.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let mut resp = sent.map_err(|e| format!("{method} {path}: {e}"))?;
         let value: Value = resp
             .json()
             .limit(64 << 20)
             .await
-            .unwrap_or_else(|e| panic!("{method} {path}: bad JSON: {e}"));
+            .map_err(|e| format!("{method} {path}: bad JSON: {e}"))?;
         if !resp.status().is_success() {
-            panic!(
+            let v = &value["value"];
+            return Err(format!(
                 "{method} {path} {body}: {} {}",
-                value["value"]["error"], value["value"]["message"]
-            );
+                v["error"], v["message"]
+            ));
         }
-        value["value"].clone()
+        Ok(value["value"].clone())
     }
 
     /// Navigates and waits for the page to load.
@@ -198,6 +207,17 @@ impl Browser {
     pub async fn text_at(&self, xpath: &str) -> String {
         let el = self.find(xpath).await;
         self.text(&el).await
+    }
+
+    /// The text of the first element matching `xpath` now, if there is one and it is
+    /// still attached (for polling while a page changes).
+    pub async fn text_now(&self, xpath: &str) -> Option<String> {
+        let by = json!({"using": "xpath", "value": xpath});
+        let found = self.try_cmd("POST", "/element", by).await.ok()?;
+        let id = found[ELEMENT_KEY].as_str()?;
+        let path = format!("/element/{id}/text");
+        let text = self.try_cmd("GET", &path, Value::Null).await.ok()?;
+        text.as_str().map(str::to_string)
     }
 
     /// Runs `script` (a function body; may return a Promise) and returns its result.
