@@ -36,20 +36,37 @@ document.addEventListener("change", function (ev) {
     if (preset) { preset.value = "custom"; }
   }
 });
-// Live view: refresh the totals every 5 seconds without reloading the page.
+// Live view: refresh the totals every 5 seconds without reloading the page; when they
+// change, also swap in fresh copies of the tables and the chart ([data-live-block]).
 (function () {
   var box = document.querySelector("[data-live-url]");
   if (!box || !window.fetch) { return; }
   var url = box.getAttribute("data-live-url");
+  var refreshBlocks = function () {
+    fetch(location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        document.querySelectorAll("[data-live-block]").forEach(function (el) {
+          var name = el.getAttribute("data-live-block");
+          var fresh = doc.querySelector('[data-live-block="' + name + '"]');
+          if (fresh) { el.replaceWith(document.importNode(fresh, true)); }
+        });
+      })
+      .catch(function () {});
+  };
   setInterval(function () {
     fetch(url, { credentials: "same-origin", headers: { "accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (!data || !data.display) { return; }
+        var changed = false;
         document.querySelectorAll("[data-live]").forEach(function (el) {
           var v = data.display[el.getAttribute("data-live")];
-          if (v !== undefined) { el.textContent = v; }
+          if (v !== undefined && String(v) !== el.textContent) { el.textContent = v; changed = true; }
         });
+        if (changed) { refreshBlocks(); }
       })
       .catch(function () {});
   }, 5000);

@@ -75,10 +75,10 @@ pub struct BarChart {
     pub ticks: Vec<Tick>,
 }
 
-/// Smallest 1/2/2.5/5 × 10^k nanos at or above `max` (at least 1 µ$ so an idle range
-/// still has an axis).
+/// Smallest 1/2/2.5/5 × 10^k nanos at or above `max`, at least $0.001: an idle range
+/// still has an axis, and every quarter tick is exact at the labels' 6 decimals.
 pub fn nice_ceiling(max: i64) -> i64 {
-    let max = max.max(1_000);
+    let max = max.max(1_000_000);
     let mut unit: i64 = 1;
     while unit.saturating_mul(10) <= max {
         unit = unit.saturating_mul(10);
@@ -178,13 +178,20 @@ mod tests {
 
     #[test]
     fn ceilings_are_round() {
-        assert_eq!(nice_ceiling(0), 1_000);
-        assert_eq!(nice_ceiling(1_000), 1_000);
-        assert_eq!(nice_ceiling(1_001), 2_000);
-        assert_eq!(nice_ceiling(2_100), 2_500);
-        assert_eq!(nice_ceiling(3_000), 5_000);
-        assert_eq!(nice_ceiling(7_000), 10_000);
+        assert_eq!(nice_ceiling(0), 1_000_000);
+        assert_eq!(nice_ceiling(1_000), 1_000_000);
+        assert_eq!(nice_ceiling(1_000_001), 2_000_000);
+        assert_eq!(nice_ceiling(2_100_000), 2_500_000);
+        assert_eq!(nice_ceiling(3_000_000), 5_000_000);
+        assert_eq!(nice_ceiling(7_000_000), 10_000_000);
         assert_eq!(nice_ceiling(10_000_000_001), 20_000_000_000);
+    }
+
+    #[test]
+    fn an_idle_range_has_distinct_round_ticks() {
+        let chart = daily_spend(&[(day(1), Nanos(0))]);
+        let labels: Vec<&str> = chart.ticks.iter().map(|t| t.label.as_str()).collect();
+        assert_eq!(labels, ["$0", "$0.00025", "$0.0005", "$0.00075", "$0.001"]);
     }
 
     #[test]

@@ -10,10 +10,13 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
+use super::display;
 use super::html;
+use super::i18n::Lang;
 use super::session::{PageCtx, SignedIn};
 use crate::app::AppState;
-use crate::domain::key_report::{self, KeyReport};
+use crate::domain::budget::BudgetPeriod;
+use crate::domain::key_report::{self, BudgetLine, KeyReport};
 use crate::error::PageError;
 
 /// Routes of this page.
@@ -145,7 +148,7 @@ fn when(t: Option<chrono::DateTime<Utc>>, none: &str) -> String {
         .unwrap_or_else(|| none.to_string())
 }
 
-fn view(r: KeyReport, t: &Labels) -> ReportView {
+fn view(r: KeyReport, t: &Labels, lang: Lang) -> ReportView {
     let dash = "—".to_string();
     ReportView {
         problem: r.problem,
@@ -164,23 +167,29 @@ fn view(r: KeyReport, t: &Labels) -> ReportView {
             r.rpm.map_or("∞".into(), |v| v.to_string()),
             r.tpm.map_or("∞".into(), |v| v.to_string())
         ),
-        budgets: r
-            .budgets
-            .into_iter()
-            .map(|b| BudgetRow {
-                kind: b.kind,
-                name: b.name,
-                limit: format!(
-                    "{} {}",
-                    b.limit.format_usd(2),
-                    b.period.unwrap_or("lifetime")
-                ),
-                spent: b.spent.format_usd(6),
-                reserved: b.reserved.format_usd(6),
-                remaining: b.remaining.format_usd(6),
-                resets: when(b.resets_at, "—"),
-            })
-            .collect(),
+        budgets: r.budgets.into_iter().map(|b| budget_row(b, lang)).collect(),
+    }
+}
+
+/// One budget line in the page's language: 密钥/用户/分组, `$20.00 / 月`, `$0.000769`.
+fn budget_row(b: BudgetLine, lang: Lang) -> BudgetRow {
+    let kind = match b.kind {
+        "key" => lang.pick("密钥", "Key"),
+        "user" => lang.pick("用户", "User"),
+        _ => lang.pick("分组", "Team"),
+    };
+    let limit = match BudgetPeriod::parse(b.period) {
+        Ok(BudgetPeriod::Lifetime) | Err(_) => format!("${}", b.limit),
+        Ok(p) => format!("${} / {}", b.limit, display::period(lang, p)),
+    };
+    BudgetRow {
+        kind,
+        name: b.name,
+        limit,
+        spent: format!("${}", b.spent.format_usd(6)),
+        reserved: format!("${}", b.reserved.format_usd(6)),
+        remaining: format!("${}", b.remaining.format_usd(6)),
+        resets: when(b.resets_at, "—"),
     }
 }
 
@@ -234,7 +243,7 @@ async fn submit(
         t,
         models: state.router.names().to_vec(),
         unknown: report.is_none() && !form.key.trim().is_empty(),
-        report: report.map(|r| view(r, t)),
+        report: report.map(|r| view(r, t, user.lang)),
         sent,
         chosen_model: form.model,
         message: form.message,

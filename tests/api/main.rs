@@ -4,6 +4,7 @@
 mod helpers;
 mod seed;
 
+mod browser;
 mod export;
 mod faults;
 mod foundation;
