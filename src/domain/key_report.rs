@@ -27,11 +27,20 @@ pub struct BudgetLine {
     pub resets_at: Option<DateTime<Utc>>,
 }
 
+/// Why a key does not work right now.
+#[derive(Debug, Clone)]
+pub enum Problem {
+    /// Blocked, expired, or its user disabled.
+    Refused(KeyRefusal),
+    /// One of its budgets (the line at this index of `budgets`) is spent.
+    BudgetSpent(usize),
+}
+
 /// What the gateway knows of a key.
 #[derive(Debug, Clone)]
 pub struct KeyReport {
     /// None when the key works right now; else why not.
-    pub problem: Option<String>,
+    pub problem: Option<Problem>,
     pub alias: String,
     pub masked: String,
     pub owner: Option<String>,
@@ -66,16 +75,11 @@ pub fn inspect(
     let caller = snap.caller_of(key);
     let lines = budget_lines(&caller, budgets, offset, now);
     let problem = match caller.usable(now.timestamp_millis()) {
-        Err(refusal) => Some(refusal.message().to_string()),
-        Ok(()) => lines.iter().find(|l| l.remaining <= Nanos::ZERO).map(|l| {
-            format!(
-                "The {} budget of {} is spent ({} of {} USD)",
-                l.kind,
-                l.name,
-                l.spent.format_usd(6),
-                l.limit.format_usd(2)
-            )
-        }),
+        Err(refusal) => Some(Problem::Refused(refusal)),
+        Ok(()) => lines
+            .iter()
+            .position(|l| l.remaining <= Nanos::ZERO)
+            .map(Problem::BudgetSpent),
     };
     let k = &caller.key;
     Ok(KeyReport {

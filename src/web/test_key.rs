@@ -16,7 +16,8 @@ use super::i18n::Lang;
 use super::session::{PageCtx, SignedIn};
 use crate::app::AppState;
 use crate::domain::budget::BudgetPeriod;
-use crate::domain::key_report::{self, BudgetLine, KeyReport};
+use crate::domain::directory::KeyRefusal;
+use crate::domain::key_report::{self, BudgetLine, KeyReport, Problem};
 use crate::error::PageError;
 
 /// Routes of this page.
@@ -148,10 +149,50 @@ fn when(t: Option<chrono::DateTime<Utc>>, none: &str) -> String {
         .unwrap_or_else(|| none.to_string())
 }
 
+/// Why the key does not work, in the page's language.
+fn problem_text(r: &KeyReport, lang: Lang) -> Option<String> {
+    let text = match r.problem.as_ref()? {
+        Problem::Refused(KeyRefusal::Blocked) => lang
+            .pick(
+                "密钥已被管理员禁用 (blocked)",
+                "blocked by an administrator",
+            )
+            .into(),
+        Problem::Refused(KeyRefusal::Expired) => lang
+            .pick("密钥已过期 (expired)", "the key has expired")
+            .into(),
+        Problem::Refused(KeyRefusal::UserDisabled) => lang
+            .pick("密钥所属用户已被停用", "the key's user is disabled")
+            .into(),
+        Problem::Refused(KeyRefusal::Unknown) => lang.pick("未知密钥", "unknown key").into(),
+        Problem::BudgetSpent(i) => {
+            let b = r.budgets.get(*i)?;
+            let who = match (b.kind, lang) {
+                ("key", Lang::Zh) => "密钥",
+                ("user", Lang::Zh) => "用户",
+                (_, Lang::Zh) => "分组",
+                (kind, Lang::En) => kind,
+            };
+            let (spent, limit) = (b.spent.format_usd(6), b.limit.format_usd(2));
+            match lang {
+                Lang::Zh => format!(
+                    "{who} {} 的预算已用完（已用 ${spent} / 预算 ${limit}）",
+                    b.name
+                ),
+                Lang::En => format!(
+                    "the {who} budget of {} is spent (${spent} of ${limit})",
+                    b.name
+                ),
+            }
+        }
+    };
+    Some(text)
+}
+
 fn view(r: KeyReport, t: &Labels, lang: Lang) -> ReportView {
     let dash = "—".to_string();
     ReportView {
-        problem: r.problem,
+        problem: problem_text(&r, lang),
         alias: r.alias,
         masked: r.masked,
         owner: r.owner.unwrap_or_else(|| dash.clone()),

@@ -111,3 +111,26 @@ async fn the_debugger_needs_a_session_and_a_csrf_token() {
         .await;
     assert_eq!(resp.status, StatusCode::FORBIDDEN);
 }
+
+#[actix_web::test]
+async fn a_spent_budget_is_named_in_the_page_language() {
+    let app = spawn_app().await;
+    app.login_as_admin().await;
+    // The first key of a fresh database gets id 1: give it 1 USD of spend this hour.
+    app.sql("INSERT INTO usage_hourly (hour, key_id, user_id, team_id, model, requests, successes, spend)
+             VALUES (CAST(strftime('%s','now') AS INTEGER) / 3600, 1, 0, 0, 'gpt-4o', 1, 1, 1000000000)").await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "spent-key",
+            budget_usd: Some(1.0),
+            ..KeySpec::default()
+        })
+        .await;
+    let resp = submit(&app, &key, "check", "gpt-4o").await;
+    assert!(resp.body.contains("此密钥当前不可用"), "{}", resp.body);
+    assert!(
+        resp.body.contains("密钥 spent-key 的预算已用完"),
+        "{}",
+        resp.body
+    );
+}
