@@ -149,6 +149,8 @@ provider = "openai"
 model = "gpt-4o-mini"
 api_base = "$up/openai/v1"
 api_key = "bench-upstream-key"
+input_cost_per_mtok = 0.8
+output_cost_per_mtok = 4.0
 
 [[models]]
 name = "bench-openai-stream"
@@ -156,6 +158,8 @@ provider = "openai"
 model = "gpt-4o-mini"
 api_base = "$up/openai-stream/v1"
 api_key = "bench-upstream-key"
+input_cost_per_mtok = 0.8
+output_cost_per_mtok = 4.0
 
 [[models]]
 name = "bench-anthropic"
@@ -163,6 +167,8 @@ provider = "anthropic"
 model = "claude-3-5-haiku-20241022"
 api_base = "$up/anthropic"
 api_key = "bench-upstream-key"
+input_cost_per_mtok = 0.8
+output_cost_per_mtok = 4.0
 
 [[models]]
 name = "bench-anthropic-stream"
@@ -170,6 +176,8 @@ provider = "anthropic"
 model = "claude-3-5-haiku-20241022"
 api_base = "$up/anthropic-stream"
 api_key = "bench-upstream-key"
+input_cost_per_mtok = 0.8
+output_cost_per_mtok = 4.0
 EOF
 }
 
