@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod durability;
 mod foundation;
 mod proxy;
 mod sdk;
