@@ -1,5 +1,7 @@
-//! Ledger writes: one request's log row, its bodies and its hourly rollup, executed
-//! inside the ledger thread's batch transaction.
+//! Ledger writes: one request's log row and its bodies, and a batch's hourly rollup
+//! sums, executed inside the ledger thread's batch transaction.
+
+use std::collections::HashMap;
 
 use rusqlite::{params, Transaction};
 
@@ -30,7 +32,7 @@ pub struct LogRecord {
     pub response_body: Option<String>,
 }
 
-/// Writes the row, the bodies and the rollup of one request.
+/// Writes the row and the bodies of one request (its rollup goes through [`Rollups`]).
 pub fn insert(tx: &Transaction<'_>, r: &LogRecord) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO request_logs (request_id, start_ms, end_ms, key_id, user_id, team_id, model, provider,
@@ -49,20 +51,81 @@ pub fn insert(tx: &Transaction<'_>, r: &LogRecord) -> rusqlite::Result<()> {
         )?
         .execute(params![id, r.request_body, r.response_body])?;
     }
-    tx.prepare_cached(
-        "INSERT INTO usage_hourly (hour, key_id, user_id, team_id, model, requests, successes, failures,
-            prompt_tokens, completion_tokens, spend)
-         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (hour, key_id, user_id, team_id, model) DO UPDATE SET
-            requests = requests + 1, successes = successes + excluded.successes,
-            failures = failures + excluded.failures, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-            completion_tokens = completion_tokens + excluded.completion_tokens, spend = spend + excluded.spend",
-    )?
-    .execute(params![
-        hour_of_ms(r.start_ms), r.key_id, r.user_id, r.team_id, r.model, r.success as i64,
-        (!r.success) as i64, r.prompt_tokens as i64, r.completion_tokens as i64, r.cost
-    ])?;
     Ok(())
+}
+
+/// The `usage_hourly` primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RollupKey {
+    hour: i64,
+    key_id: i64,
+    user_id: i64,
+    team_id: i64,
+    model: String,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RollupSums {
+    requests: i64,
+    successes: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    spend: i64,
+}
+
+/// The rollup sums of one batch, summed in memory so a batch issues one upsert per
+/// (hour, key, user, team, model) instead of one per request.
+#[derive(Debug, Default)]
+pub struct Rollups {
+    sums: HashMap<RollupKey, RollupSums>,
+}
+
+impl Rollups {
+    /// Counts one request.
+    pub fn add(&mut self, r: &LogRecord) {
+        let key = RollupKey {
+            hour: hour_of_ms(r.start_ms),
+            key_id: r.key_id,
+            user_id: r.user_id,
+            team_id: r.team_id,
+            model: r.model.clone(),
+        };
+        let s = self.sums.entry(key).or_default();
+        s.requests += 1;
+        s.successes += i64::from(r.success);
+        s.prompt_tokens += r.prompt_tokens as i64;
+        s.completion_tokens += r.completion_tokens as i64;
+        s.spend += r.cost;
+    }
+
+    /// Adds the sums to `usage_hourly`.
+    pub fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO usage_hourly (hour, key_id, user_id, team_id, model, requests, successes, failures,
+                prompt_tokens, completion_tokens, spend)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (hour, key_id, user_id, team_id, model) DO UPDATE SET
+                requests = requests + excluded.requests, successes = successes + excluded.successes,
+                failures = failures + excluded.failures, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+                completion_tokens = completion_tokens + excluded.completion_tokens, spend = spend + excluded.spend",
+        )?;
+        for (k, s) in &self.sums {
+            stmt.execute(params![
+                k.hour,
+                k.key_id,
+                k.user_id,
+                k.team_id,
+                k.model,
+                s.requests,
+                s.successes,
+                s.requests - s.successes,
+                s.prompt_tokens,
+                s.completion_tokens,
+                s.spend
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 /// Marks a key as used at `at_ms`.
@@ -94,6 +157,7 @@ mod tests {
         conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
         crate::db::migrations::apply(&mut conn).unwrap();
         let tx = conn.transaction().unwrap();
+        let mut rollups = Rollups::default();
         for (id, start) in [("old", 1_000), ("new", 10_000_000)] {
             let r = LogRecord {
                 request_id: id.into(),
@@ -107,7 +171,9 @@ mod tests {
                 ..LogRecord::default()
             };
             insert(&tx, &r).unwrap();
+            rollups.add(&r);
         }
+        rollups.write(&tx).unwrap();
         tx.commit().unwrap();
         assert_eq!(prune(&conn, 5_000, 100).unwrap(), 1);
         let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();

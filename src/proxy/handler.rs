@@ -14,7 +14,7 @@ use super::ticket::{truncate_body, Outcome, Ticket};
 use super::{ChatRequest, UpstreamError, Usage};
 use crate::app::AppState;
 use crate::domain::directory::Caller;
-use crate::domain::tokens::random_base62;
+use crate::domain::tokens;
 use crate::error::AppError;
 use crate::money::Nanos;
 
@@ -87,7 +87,7 @@ async fn chat_completions(
     state: web::Data<AppState>,
     http: web::Data<awc::Client>,
 ) -> HttpResponse {
-    let request_id = format!("req_{}", random_base62(24));
+    let request_id = tokens::request_id(Utc::now().timestamp_millis());
     let mut ticket = Ticket::open(state.clone(), request_id.clone());
     let limit = state.config.server.max_body_bytes;
     let result = match read_body(payload, limit).await {
@@ -99,7 +99,7 @@ async fn chat_completions(
             answer: Answer::Complete(resp),
             ..
         }) => {
-            let text = serde_json::to_string(&resp.to_openai_json()).unwrap_or_default();
+            let text = resp.to_openai_string();
             let outcome = Outcome {
                 http_status: 200,
                 error: None,

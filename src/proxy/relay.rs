@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::sse::encode_data;
+use super::sse::{encode_data, encode_serialized};
 use super::ticket::{Outcome, Ticket};
 use super::{ChatChunk, ChunkStream, UpstreamError, Usage};
 
@@ -120,8 +120,8 @@ impl Stream for Relay {
                     if chunk.is_usage_only() && !self.include_usage {
                         continue;
                     }
-                    let json = chunk.to_openai_json(self.include_usage);
-                    return Poll::Ready(Some(Ok(encode_data(&json))));
+                    let frame = encode_serialized(&chunk.to_openai(self.include_usage));
+                    return Poll::Ready(Some(Ok(frame)));
                 }
                 Poll::Ready(Some(Err(e))) => {
                     self.done = true;

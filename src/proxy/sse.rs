@@ -124,9 +124,16 @@ fn line_end(buf: &[u8]) -> Option<(usize, usize)> {
 
 /// `data: <json>\n\n`.
 pub fn encode_data(json: &Value) -> Bytes {
-    let mut out = Vec::with_capacity(128);
+    encode_serialized(json)
+}
+
+/// `data: <json>\n\n`, serialising `value` straight into the frame.
+pub fn encode_serialized(value: &impl serde::Serialize) -> Bytes {
+    let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"data: ");
-    out.extend_from_slice(json.to_string().as_bytes());
+    if serde_json::to_writer(&mut out, value).is_err() {
+        out.extend_from_slice(b"null");
+    }
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
 }

@@ -4,7 +4,7 @@
 //! `ChatResponse` / `ChatChunk` renders back to OpenAI's exact JSON. This module owns the
 //! types and their OpenAI rendering; it knows nothing about any provider's wire format.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// A client request after parsing and validation (OpenAI Chat Completions semantics).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -211,16 +211,6 @@ impl Usage {
     pub fn total(&self) -> u64 {
         self.prompt_tokens + self.completion_tokens
     }
-
-    /// OpenAI's `usage` object.
-    pub fn to_openai_json(&self) -> Value {
-        json!({
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total(),
-            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
-        })
-    }
 }
 
 /// A complete (non-streamed) answer.
@@ -256,40 +246,6 @@ pub struct ResponseMessage {
     pub content: Option<String>,
     /// Tool calls.
     pub tool_calls: Vec<ToolCall>,
-}
-
-impl ChatResponse {
-    /// OpenAI's `chat.completion` object.
-    pub fn to_openai_json(&self) -> Value {
-        let choices: Vec<Value> = self
-            .choices
-            .iter()
-            .map(|c| {
-                let mut msg =
-                    json!({"role": "assistant", "content": c.message.content, "refusal": null});
-                if !c.message.tool_calls.is_empty() {
-                    let calls: Vec<Value> =
-                        c.message.tool_calls.iter().map(tool_call_json).collect();
-                    msg["tool_calls"] = Value::Array(calls);
-                }
-                json!({"index": c.index, "message": msg, "logprobs": null,
-                       "finish_reason": c.finish_reason.as_str()})
-            })
-            .collect();
-        json!({
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-            "usage": self.usage.to_openai_json(),
-        })
-    }
-}
-
-fn tool_call_json(call: &ToolCall) -> Value {
-    json!({"id": call.id, "type": "function",
-           "function": {"name": call.name, "arguments": call.arguments}})
 }
 
 /// One streamed chunk, provider-neutral.
@@ -388,56 +344,6 @@ impl ChatChunk {
     pub fn is_usage_only(&self) -> bool {
         self.choices.is_empty() && self.usage.is_some()
     }
-
-    /// OpenAI's `chat.completion.chunk`. With `include_usage`, every chunk carries
-    /// `"usage"` (null except on the usage chunk); without it no chunk does.
-    pub fn to_openai_json(&self, include_usage: bool) -> Value {
-        let choices: Vec<Value> = self.choices.iter().map(chunk_choice_json).collect();
-        let mut out = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        });
-        if include_usage {
-            out["usage"] = self.usage.map_or(Value::Null, |u| u.to_openai_json());
-        }
-        out
-    }
-}
-
-fn chunk_choice_json(c: &ChunkChoice) -> Value {
-    let mut delta = Map::new();
-    if let Some(role) = c.delta.role {
-        delta.insert("role".into(), role.as_str().into());
-    }
-    if let Some(text) = &c.delta.content {
-        delta.insert("content".into(), text.clone().into());
-    }
-    if !c.delta.tool_calls.is_empty() {
-        let calls: Vec<Value> = c.delta.tool_calls.iter().map(tool_delta_json).collect();
-        delta.insert("tool_calls".into(), Value::Array(calls));
-    }
-    json!({"index": c.index, "delta": delta, "logprobs": null,
-           "finish_reason": c.finish_reason.map(FinishReason::as_str)})
-}
-
-fn tool_delta_json(d: &ToolCallDelta) -> Value {
-    let mut call = json!({"index": d.index});
-    if let Some(id) = &d.id {
-        call["id"] = id.clone().into();
-        call["type"] = "function".into();
-    }
-    let mut function = Map::new();
-    if let Some(name) = &d.name {
-        function.insert("name".into(), name.clone().into());
-    }
-    if let Some(args) = &d.arguments {
-        function.insert("arguments".into(), args.clone().into());
-    }
-    call["function"] = Value::Object(function);
-    call
 }
 
 /// Why a client request was refused before reaching any provider (HTTP 400).
@@ -459,6 +365,8 @@ impl RequestError {
         }
     }
 }
+
+mod render;
 
 #[cfg(test)]
 mod tests;

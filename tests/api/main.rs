@@ -5,6 +5,7 @@ mod helpers;
 mod seed;
 
 mod browser;
+mod durability;
 mod export;
 mod faults;
 mod foundation;

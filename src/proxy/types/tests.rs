@@ -1,6 +1,7 @@
 //! Unit tests of the canonical types' OpenAI rendering.
 
 use super::*;
+use serde_json::json;
 
 #[test]
 fn response_renders_openai_shape_with_cached_tokens() {
@@ -82,12 +83,24 @@ fn tool_call_deltas_send_id_and_type_only_on_the_first_fragment() {
         arguments: Some("{\"a\"".into()),
         ..ToolCallDelta::default()
     };
+    let delta = |d: ToolCallDelta| {
+        let choice = ChunkChoice {
+            delta: Delta {
+                tool_calls: vec![d],
+                ..Delta::default()
+            },
+            ..ChunkChoice::default()
+        };
+        ChatChunk::single("id", 1, "m", choice).to_openai_json(false)["choices"][0]["delta"]
+            ["tool_calls"][0]
+            .clone()
+    };
     assert_eq!(
-        tool_delta_json(&first),
+        delta(first),
         json!({"index":1,"id":"c","type":"function","function":{"name":"f","arguments":""}})
     );
     assert_eq!(
-        tool_delta_json(&next),
+        delta(next),
         json!({"index":1,"function":{"arguments":"{\"a\""}})
     );
 }
