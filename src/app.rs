@@ -119,10 +119,12 @@ impl App {
             config.server.budget_enforcement,
         ));
         let retention = config.server.log_retention_days;
+        let offset_s = config.server.utc_offset.seconds;
+        sync_daily_rollups(&db, offset_s).await?;
         let state = web::Data::new(AppState {
             router: Router::new(&config.models),
             config: Arc::new(config),
-            ledger: Ledger::start(db.clone(), retention),
+            ledger: Ledger::start(db.clone(), retention, i64::from(offset_s)),
             db,
             directory: Arc::new(Directory::default()),
             budgets,
@@ -146,6 +148,22 @@ impl App {
 /// is built). Installing twice is harmless, so the error is ignored.
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Brings the daily rollups in line with the configured offset before the ledger starts.
+async fn sync_daily_rollups(db: &Db, offset_s: i32) -> Result<(), StartError> {
+    let rebuilt = db
+        .run(move |c| {
+            crate::db::rollups::sync_daily(c, i64::from(offset_s)).map_err(crate::db::DbError::from)
+        })
+        .await?;
+    if rebuilt {
+        tracing::info!(
+            offset_s,
+            "rebuilt daily usage rollups for the configured utc_offset"
+        );
+    }
+    Ok(())
 }
 
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {

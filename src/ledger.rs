@@ -63,7 +63,7 @@ pub struct Ledger {
 impl Ledger {
     /// Starts the writer thread on `db`. With `retention_days`, log rows older than that
     /// are pruned at start and then hourly (rollups are kept).
-    pub fn start(db: Db, retention_days: Option<u32>) -> Ledger {
+    pub fn start(db: Db, retention_days: Option<u32>, day_offset_s: i64) -> Ledger {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let stats = Arc::new(LedgerStats {
             healthy: AtomicBool::new(true),
@@ -72,7 +72,7 @@ impl Ledger {
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("tollgate-ledger".into())
-            .spawn(move || writer_loop(db, rx, thread_stats, retention_days))
+            .spawn(move || writer_loop(db, rx, thread_stats, retention_days, day_offset_s))
             .ok();
         Ledger {
             tx,
@@ -150,6 +150,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Msg>,
     stats: Arc<LedgerStats>,
     retention_days: Option<u32>,
+    day_offset_s: i64,
 ) {
     let mut batch: Vec<LogRecord> = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::new();
@@ -177,7 +178,7 @@ fn writer_loop(
                 take(msg, &mut batch, &mut waiters);
             }
         }
-        commit_with_retry(&db, &mut batch, &stats);
+        commit_with_retry(&db, &mut batch, &stats, day_offset_s);
         for w in waiters.drain(..) {
             let _ = w.send(());
         }
@@ -223,14 +224,14 @@ fn take(
     false
 }
 
-fn commit_with_retry(db: &Db, batch: &mut Vec<LogRecord>, stats: &LedgerStats) {
+fn commit_with_retry(db: &Db, batch: &mut Vec<LogRecord>, stats: &LedgerStats, day_offset_s: i64) {
     if batch.is_empty() {
         return;
     }
     let mut backoff = Duration::from_millis(50);
     loop {
         let started = Instant::now();
-        match commit(db, batch) {
+        match commit(db, batch, day_offset_s) {
             Ok(()) => {
                 let us = started.elapsed().as_micros() as u64;
                 stats
@@ -257,7 +258,8 @@ fn commit_with_retry(db: &Db, batch: &mut Vec<LogRecord>, stats: &LedgerStats) {
     }
 }
 
-fn commit(db: &Db, batch: &[LogRecord]) -> Result<(), DbError> {
+/// One transaction: log rows, hourly and daily rollups (days at `day_offset_s`), key use.
+fn commit(db: &Db, batch: &[LogRecord], day_offset_s: i64) -> Result<(), DbError> {
     let mut conn = db.conn()?;
     let tx = conn.transaction()?;
     let mut last_used: HashMap<i64, i64> = HashMap::new();
@@ -270,7 +272,7 @@ fn commit(db: &Db, batch: &[LogRecord]) -> Result<(), DbError> {
             *t = (*t).max(r.end_ms);
         }
     }
-    rollups.write(&tx)?;
+    rollups.write(&tx, day_offset_s)?;
     for (key, at) in last_used {
         logs_write::touch_key(&tx, key, at)?;
     }

@@ -98,8 +98,29 @@ impl Rollups {
         s.spend += r.cost;
     }
 
-    /// Adds the sums to `usage_hourly`.
-    pub fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    /// Adds the sums to `usage_hourly` and to `usage_daily` (days at `offset_s`).
+    pub fn write(&self, tx: &Transaction<'_>, offset_s: i64) -> rusqlite::Result<()> {
+        self.write_hourly(tx)?;
+        let mut stmt = tx.prepare_cached(&super::rollups::daily_upsert_sql())?;
+        for (k, s) in &self.sums {
+            stmt.execute(params![
+                super::rollups::day_of_hour(k.hour, offset_s),
+                k.key_id,
+                k.user_id,
+                k.team_id,
+                k.model,
+                s.requests,
+                s.successes,
+                s.requests - s.successes,
+                s.prompt_tokens,
+                s.completion_tokens,
+                s.spend
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn write_hourly(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO usage_hourly (hour, key_id, user_id, team_id, model, requests, successes, failures,
                 prompt_tokens, completion_tokens, spend)
@@ -173,7 +194,7 @@ mod tests {
             insert(&tx, &r).unwrap();
             rollups.add(&r);
         }
-        rollups.write(&tx).unwrap();
+        rollups.write(&tx, 0).unwrap();
         tx.commit().unwrap();
         assert_eq!(prune(&conn, 5_000, 100).unwrap(), 1);
         let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();

@@ -139,6 +139,25 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     INSERT INTO app_secrets (name, value) VALUES ('log_cursor', lower(hex(randomblob(32))));
     "#,
+    // 3: daily rollups at the configured utc_offset, so month views and exports read
+    // ~24x fewer rows; rebuilt from usage_hourly when the offset changes
+    // (`rollups::sync_daily`).
+    r#"
+    CREATE TABLE usage_daily (
+        day               INTEGER NOT NULL,
+        key_id            INTEGER NOT NULL,
+        user_id           INTEGER NOT NULL,
+        team_id           INTEGER NOT NULL,
+        model             TEXT NOT NULL,
+        requests          INTEGER NOT NULL DEFAULT 0,
+        successes         INTEGER NOT NULL DEFAULT 0,
+        failures          INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        spend             INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, key_id, user_id, team_id, model)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -6,7 +6,7 @@
 //! which the domain builds every total, breakdown and export row, so they all agree.
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, Row};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::money::Nanos;
 
@@ -134,6 +134,75 @@ fn cell_from_row(r: &Row<'_>) -> rusqlite::Result<DailyCell> {
     })
 }
 
+/// The offset `usage_daily` was built at, if it was.
+fn daily_offset(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM app_secrets WHERE name = 'daily_offset_s'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(v.and_then(|v| v.parse().ok()))
+}
+
+/// Local day number (days since 1970-01-01 at `offset_s`) of a unix hour.
+pub fn day_of_hour(hour: i64, offset_s: i64) -> i64 {
+    (hour * 3600 + offset_s).div_euclid(86_400)
+}
+
+/// The upsert of one `usage_daily` cell (?1 day … ?11 spend).
+pub fn daily_upsert_sql() -> String {
+    "INSERT INTO usage_daily (day, key_id, user_id, team_id, model, requests, successes, failures,
+        prompt_tokens, completion_tokens, spend)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+     ON CONFLICT (day, key_id, user_id, team_id, model) DO UPDATE SET
+        requests = requests + excluded.requests, successes = successes + excluded.successes,
+        failures = failures + excluded.failures, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = completion_tokens + excluded.completion_tokens, spend = spend + excluded.spend"
+        .to_string()
+}
+
+/// Makes `usage_daily` agree with `usage_hourly` at `offset_s`: rebuilt when the
+/// offset changed since it was built or the two disagree (rows written by an older
+/// version or by hand). Returns whether it rebuilt. Run at start, before the ledger.
+pub fn sync_daily(conn: &mut Connection, offset_s: i64) -> rusqlite::Result<bool> {
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT value FROM app_secrets WHERE name = 'daily_offset_s'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let sums = |table: &str| -> rusqlite::Result<(i64, i64)> {
+        conn.query_row(
+            &format!("SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(spend), 0) FROM {table}"),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    };
+    if stored == Some(offset_s.to_string()) && sums("usage_hourly")? == sums("usage_daily")? {
+        return Ok(false);
+    }
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM usage_daily", [])?;
+    tx.execute(
+        "INSERT INTO usage_daily (day, key_id, user_id, team_id, model, requests, successes, failures,
+            prompt_tokens, completion_tokens, spend)
+         SELECT (hour * 3600 + ?1) / 86400, key_id, user_id, team_id, model, SUM(requests), SUM(successes),
+            SUM(failures), SUM(prompt_tokens), SUM(completion_tokens), SUM(spend)
+         FROM usage_hourly GROUP BY 1, key_id, user_id, team_id, model",
+        [offset_s],
+    )?;
+    tx.execute(
+        "INSERT INTO app_secrets (name, value) VALUES ('daily_offset_s', ?1)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [offset_s.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(true)
+}
+
 /// Sums of the hours `[from_hour, to_hour)` per local day (`offset_s` east of UTC, a
 /// whole number of hours) × key × user × team × model, ordered by day.
 pub fn daily_cells(
@@ -143,18 +212,34 @@ pub fn daily_cells(
     offset_s: i64,
     filter: &RollupFilter,
 ) -> rusqlite::Result<Vec<DailyCell>> {
-    // Only constant fragments are appended; every value is a bound parameter.
-    let mut sql = String::from(
-        "SELECT (hour * 3600 + ?1) / 86400 AS day, key_id, user_id, team_id, model, \
-         SUM(requests), SUM(successes), SUM(failures), SUM(prompt_tokens), \
-         SUM(completion_tokens), SUM(spend) \
-         FROM usage_hourly WHERE hour >= ?2 AND hour < ?3",
-    );
-    let mut values = vec![
-        Value::Integer(offset_s),
-        Value::Integer(from_hour),
-        Value::Integer(to_hour),
-    ];
+    // Whole local days read the daily table (kept at the configured offset); any other
+    // range sums the hours. Only constant fragments are appended; values are bound.
+    let whole_days =
+        (from_hour * 3600 + offset_s) % 86_400 == 0 && (to_hour * 3600 + offset_s) % 86_400 == 0;
+    let (mut sql, mut values) = if whole_days && daily_offset(conn)? == Some(offset_s) {
+        (
+            String::from(
+                "SELECT day, key_id, user_id, team_id, model, requests, successes, failures, \
+                 prompt_tokens, completion_tokens, spend FROM usage_daily WHERE day >= ?1 AND day < ?2",
+            ),
+            vec![Value::Integer(day_of_hour(from_hour, offset_s)), Value::Integer(day_of_hour(to_hour, offset_s))],
+        )
+    } else {
+        (
+            String::from(
+                "SELECT (hour * 3600 + ?1) / 86400 AS day, key_id, user_id, team_id, model, \
+                 SUM(requests), SUM(successes), SUM(failures), SUM(prompt_tokens), \
+                 SUM(completion_tokens), SUM(spend) \
+                 FROM usage_hourly WHERE hour >= ?2 AND hour < ?3",
+            ),
+            vec![
+                Value::Integer(offset_s),
+                Value::Integer(from_hour),
+                Value::Integer(to_hour),
+            ],
+        )
+    };
+    let grouped = !sql.contains("usage_daily");
     let ids = [
         (filter.key_id, " AND key_id = ?"),
         (filter.user_id, " AND user_id = ?"),
@@ -170,8 +255,62 @@ pub fn daily_cells(
         sql.push_str(" AND model = ?");
         values.push(Value::Text(model.clone()));
     }
-    sql.push_str(" GROUP BY day, key_id, user_id, team_id, model ORDER BY day");
+    sql.push_str(if grouped {
+        " GROUP BY day, key_id, user_id, team_id, model ORDER BY day"
+    } else {
+        " ORDER BY day"
+    });
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(values), cell_from_row)?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod daily_tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrations::apply(&mut conn).unwrap();
+        // 12:00 and 20:00 UTC of day 20600: one day in UTC, two days in Beijing (+08:00).
+        for hour in [20_600_i64 * 24 + 12, 20_600 * 24 + 20] {
+            conn.execute(
+                "INSERT INTO usage_hourly (hour, key_id, user_id, team_id, model, requests, successes, spend)
+                 VALUES (?1, 1, 0, 0, 'm', 1, 1, 10)",
+                [hour],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    fn days(conn: &Connection) -> Vec<(i64, i64)> {
+        let mut stmt = conn
+            .prepare("SELECT day, requests FROM usage_daily ORDER BY day")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn daily_rollups_follow_the_offset_and_rebuild_only_when_needed() {
+        let mut conn = db();
+        assert!(sync_daily(&mut conn, 0).unwrap());
+        assert_eq!(days(&conn), vec![(20_600, 2)]);
+        assert!(!sync_daily(&mut conn, 0).unwrap(), "in sync: nothing to do");
+        assert!(sync_daily(&mut conn, 8 * 3600).unwrap());
+        assert_eq!(days(&conn), vec![(20_600, 1), (20_601, 1)]);
+        let cells = daily_cells(
+            &conn,
+            20_600 * 24 - 8,
+            20_602 * 24 - 8,
+            8 * 3600,
+            &RollupFilter::default(),
+        )
+        .unwrap();
+        assert_eq!(cells.len(), 2);
+        assert_eq!(cells.iter().map(|c| c.sums.requests).sum::<i64>(), 2);
+    }
 }

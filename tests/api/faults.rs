@@ -219,3 +219,60 @@ async fn a_missing_provider_key_names_the_model_and_does_not_crash() {
         StatusCode::OK
     );
 }
+
+#[actix_web::test]
+async fn a_slow_client_still_gets_the_whole_stream_and_is_charged_once() {
+    let app = spawn_app().await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "k",
+            ..KeySpec::default()
+        })
+        .await;
+    let client = awc::Client::default();
+    let mut body = chat_body("claude-3-5-sonnet", "tell me about the sea");
+    body["stream"] = json!(true);
+    let mut resp = client
+        .post(format!("{}/chat/completions", app.url))
+        .bearer_auth(&key)
+        .send_json(&body)
+        .await
+        .unwrap();
+    let mut text = Vec::new();
+    while let Some(chunk) = resp.next().await {
+        text.extend_from_slice(&chunk.unwrap());
+        actix_web::rt::time::sleep(Duration::from_millis(30)).await;
+    }
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    app.flush_ledger().await;
+    assert_eq!(
+        app.query_i64("SELECT COUNT(*) FROM request_logs WHERE success = 1 AND cost > 0"),
+        1
+    );
+    assert_eq!(app.query_i64("SELECT COUNT(*) FROM request_logs"), 1);
+}
+
+#[actix_web::test]
+async fn a_body_cut_mid_way_is_a_502_and_not_charged_as_success() {
+    let app = spawn_app_with(|c| c.models.iter_mut().for_each(|m| m.max_retries = 0)).await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "k",
+            ..KeySpec::default()
+        })
+        .await;
+    app.sim.push_fault(fault(
+        Some(SimProvider::Gemini),
+        1,
+        FaultKind::CutStream { after_events: 1 },
+    ));
+    let resp = app.chat(&key, &chat_body("gemini-pro", "hi")).await;
+    assert_eq!(resp.status.as_u16(), 502, "{}", resp.body);
+    assert_eq!(resp.json()["error"]["type"], "api_error");
+    app.flush_ledger().await;
+    assert_eq!(
+        app.query_i64("SELECT COUNT(*) FROM request_logs WHERE success = 0 AND http_status = 502"),
+        1
+    );
+}

@@ -12,6 +12,8 @@ use crate::helpers::TestApp;
 /// A connection to the test app's database.
 pub struct Seeder {
     pub conn: Connection,
+    /// The app's utc_offset, for the daily rollups.
+    offset_s: i64,
 }
 
 /// One request as the ledger would record it.
@@ -104,7 +106,8 @@ impl Seeder {
         let conn = Connection::open(&app.db_path).expect("open test db");
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .unwrap();
-        Seeder { conn }
+        let offset_s = i64::from(app.state.config.server.utc_offset.seconds);
+        Seeder { conn, offset_s }
     }
 
     /// A team; returns its row id. Its public id is `team-{alias}`.
@@ -197,6 +200,23 @@ impl Seeder {
                 r.start_ms.div_euclid(3_600_000), r.key_id, r.user_id, r.team_id, r.model,
                 i64::from(r.success), i64::from(!r.success), r.prompt_tokens,
                 r.completion_tokens, r.cost
+            ],
+        )
+        .unwrap();
+        tx.execute(
+            &tollgate::db::rollups::daily_upsert_sql(),
+            params![
+                tollgate::db::rollups::day_of_hour(r.start_ms.div_euclid(3_600_000), self.offset_s),
+                r.key_id,
+                r.user_id,
+                r.team_id,
+                r.model,
+                1,
+                i64::from(r.success),
+                i64::from(!r.success),
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.cost
             ],
         )
         .unwrap();
