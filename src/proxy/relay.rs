@@ -5,7 +5,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 
 use super::sse::{encode_data, encode_serialized};
@@ -13,6 +13,8 @@ use super::ticket::{Outcome, Ticket};
 use super::{ChatChunk, ChunkStream, UpstreamError, Usage};
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
+/// Largest frame assembled from ready events before it is handed to the client.
+const MAX_FRAME: usize = 64 * 1024;
 
 /// The SSE body of one streamed response.
 pub struct Relay {
@@ -108,20 +110,20 @@ fn error_event(e: &UpstreamError) -> Bytes {
 impl Stream for Relay {
     type Item = Result<Bytes, actix_web::Error>;
 
+    /// Everything the upstream has ready goes out as one frame: a provider that sends
+    /// several events in one read costs one write to the client, not one per event,
+    /// while a slow provider's events still go out the moment each arrives.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            if self.done {
-                return Poll::Ready(None);
-            }
+        let mut out = BytesMut::new();
+        while !self.done && out.len() < MAX_FRAME {
             match self.inner.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => break,
                 Poll::Ready(Some(Ok(chunk))) => {
                     self.observe(&chunk);
                     if chunk.is_usage_only() && !self.include_usage {
                         continue;
                     }
-                    let frame = encode_serialized(&chunk.to_openai(self.include_usage));
-                    return Poll::Ready(Some(Ok(frame)));
+                    out.extend_from_slice(&encode_serialized(&chunk.to_openai(self.include_usage)));
                 }
                 Poll::Ready(Some(Err(e))) => {
                     self.done = true;
@@ -131,14 +133,21 @@ impl Stream for Relay {
                         _ => 502,
                     };
                     self.finish(status, Some(format!("stream failed: {e}")));
-                    return Poll::Ready(Some(Ok(error_event(&e))));
+                    out.extend_from_slice(&error_event(&e));
                 }
                 Poll::Ready(None) => {
                     self.done = true;
                     self.finish(200, None);
-                    return Poll::Ready(Some(Ok(Bytes::from_static(DONE))));
+                    out.extend_from_slice(DONE);
                 }
             }
+        }
+        if !out.is_empty() {
+            Poll::Ready(Some(Ok(out.freeze())))
+        } else if self.done {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
         }
     }
 }
