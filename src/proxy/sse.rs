@@ -40,13 +40,16 @@ impl SseParser {
         self.buf.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut start = 0;
-        while let Some((end, next)) = line_end(&self.buf[start..]) {
-            let line = String::from_utf8_lossy(&self.buf[start..start + end]).into_owned();
+        // The buffer is lent out while its lines are read, so no line is copied.
+        let buf = std::mem::take(&mut self.buf);
+        while let Some((end, next)) = line_end(&buf[start..]) {
+            let line = String::from_utf8_lossy(&buf[start..start + end]);
             start += next;
             if let Some(ev) = self.line(&line) {
                 events.push(ev);
             }
         }
+        self.buf = buf;
         self.buf.drain(..start);
         events
     }

@@ -64,6 +64,13 @@ impl EventTranslator for StreamState {
             self.done = true;
             return Ok(Vec::new());
         }
+        // The common case parses straight into the typed chunk; only an event that may
+        // be an error is looked at as a generic JSON value first.
+        if !data.contains("\"error\"") {
+            if let Ok(chunk) = serde_json::from_str::<Chunk>(data) {
+                return self.translate(chunk);
+            }
+        }
         let v: Value = parse_event(data)?;
         if v.get("error").is_some() || v.get("object").and_then(Value::as_str) == Some("error") {
             let status = stream_error_status(&v);
