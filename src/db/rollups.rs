@@ -100,7 +100,7 @@ pub struct RollupFilter {
 }
 
 /// One local day of one key × user × team × model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DailyCell {
     /// Days since 1970-01-01 at the report's offset.
     pub day: i64,
@@ -116,22 +116,23 @@ pub struct DailyCell {
     pub sums: Sums,
 }
 
-fn cell_from_row(r: &Row<'_>) -> rusqlite::Result<DailyCell> {
-    Ok(DailyCell {
-        day: r.get(0)?,
-        key_id: r.get(1)?,
-        user_id: r.get(2)?,
-        team_id: r.get(3)?,
-        model: r.get(4)?,
-        sums: Sums {
-            requests: r.get(5)?,
-            successes: r.get(6)?,
-            failures: r.get(7)?,
-            prompt_tokens: r.get(8)?,
-            completion_tokens: r.get(9)?,
-            spend: Nanos(r.get(10)?),
-        },
-    })
+/// Reads a row into `cell`, reusing its model string's allocation.
+fn read_cell(r: &Row<'_>, cell: &mut DailyCell) -> rusqlite::Result<()> {
+    cell.day = r.get(0)?;
+    cell.key_id = r.get(1)?;
+    cell.user_id = r.get(2)?;
+    cell.team_id = r.get(3)?;
+    cell.model.clear();
+    cell.model.push_str(r.get_ref(4)?.as_str()?);
+    cell.sums = Sums {
+        requests: r.get(5)?,
+        successes: r.get(6)?,
+        failures: r.get(7)?,
+        prompt_tokens: r.get(8)?,
+        completion_tokens: r.get(9)?,
+        spend: Nanos(r.get(10)?),
+    };
+    Ok(())
 }
 
 /// The offset `usage_daily` was built at, if it was.
@@ -212,6 +213,23 @@ pub fn daily_cells(
     offset_s: i64,
     filter: &RollupFilter,
 ) -> rusqlite::Result<Vec<DailyCell>> {
+    let mut cells = Vec::new();
+    for_each_daily_cell(conn, from_hour, to_hour, offset_s, filter, |c| {
+        cells.push(c.clone())
+    })?;
+    Ok(cells)
+}
+
+/// Like [`daily_cells`], handing each cell to `f` as it is read: a month of a thousand
+/// keys is summed without building (and allocating) every cell.
+pub fn for_each_daily_cell(
+    conn: &Connection,
+    from_hour: i64,
+    to_hour: i64,
+    offset_s: i64,
+    filter: &RollupFilter,
+    mut f: impl FnMut(&DailyCell),
+) -> rusqlite::Result<()> {
     // Whole local days read the daily table (kept at the configured offset); any other
     // range sums the hours. Only constant fragments are appended; values are bound.
     let whole_days =
@@ -261,8 +279,13 @@ pub fn daily_cells(
         " ORDER BY day"
     });
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(values), cell_from_row)?;
-    rows.collect()
+    let mut rows = stmt.query(params_from_iter(values))?;
+    let mut cell = DailyCell::default();
+    while let Some(row) = rows.next()? {
+        read_cell(row, &mut cell)?;
+        f(&cell);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

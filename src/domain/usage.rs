@@ -159,8 +159,17 @@ pub fn report(
     offset: UtcOffset,
     filter: RollupFilter,
 ) -> Result<UsageReport, DomainError> {
-    let cells = cells(conn, &range, offset, &viewer.scope(filter))?;
-    Ok(summarise(&cells, &directory(conn)?, range))
+    let (from, to) = range.hours(offset);
+    let mut summary = Summary::default();
+    rollups::for_each_daily_cell(
+        conn,
+        from,
+        to,
+        i64::from(offset.seconds),
+        &viewer.scope(filter),
+        |c| summary.add(c),
+    )?;
+    Ok(summary.finish(&directory(conn)?, range))
 }
 
 /// Totals only (the live view polls this).
@@ -174,38 +183,68 @@ pub fn totals(cells: &[DailyCell]) -> Sums {
 
 /// Builds the report from rollup cells (pure; unit-tested).
 pub fn summarise(cells: &[DailyCell], dir: &Directory, range: DateRange) -> UsageReport {
-    let mut models: HashMap<String, Sums> = HashMap::new();
-    let mut days: HashMap<NaiveDate, Sums> = HashMap::new();
+    let mut summary = Summary::default();
     for cell in cells {
-        models
-            .entry(cell.model.clone())
-            .or_default()
-            .add(&cell.sums);
-        days.entry(date_of_day(cell.day))
-            .or_default()
-            .add(&cell.sums);
+        summary.add(cell);
     }
-    let mut by_model: Vec<(String, Sums)> = models.into_iter().collect();
-    by_model.sort_by(|a, b| b.1.spend.cmp(&a.1.spend).then(a.0.cmp(&b.0)));
-    UsageReport {
-        range,
-        totals: totals(cells),
-        by_model,
-        teams: top(cells, dir, Entity::Team),
-        keys: top(cells, dir, Entity::Key),
-        users: top(cells, dir, Entity::User),
-        daily: range
-            .each_day()
-            .map(|d| (d, days.get(&d).copied().unwrap_or_default()))
-            .collect(),
+    summary.finish(dir, range)
+}
+
+/// Running sums of the report, fed one cell at a time (a month of 1,000 keys is
+/// ~150k cells: no cell is kept, no model name copied per cell).
+#[derive(Debug, Default)]
+pub struct Summary {
+    totals: Sums,
+    models: HashMap<String, Sums>,
+    days: HashMap<i64, Sums>,
+    entities: [HashMap<i64, Sums>; 3],
+}
+
+impl Summary {
+    /// Counts one cell.
+    pub fn add(&mut self, cell: &DailyCell) {
+        self.totals.add(&cell.sums);
+        match self.models.get_mut(cell.model.as_str()) {
+            Some(s) => s.add(&cell.sums),
+            None => {
+                self.models.insert(cell.model.clone(), cell.sums);
+            }
+        }
+        self.days.entry(cell.day).or_default().add(&cell.sums);
+        for (map, entity) in self.entities.iter_mut().zip(ENTITIES) {
+            map.entry(id_in(cell, entity)).or_default().add(&cell.sums);
+        }
+    }
+
+    /// The report, with entity names from `dir`.
+    pub fn finish(self, dir: &Directory, range: DateRange) -> UsageReport {
+        let mut by_model: Vec<(String, Sums)> = self.models.into_iter().collect();
+        by_model.sort_by(|a, b| b.1.spend.cmp(&a.1.spend).then(a.0.cmp(&b.0)));
+        let days: HashMap<NaiveDate, Sums> = self
+            .days
+            .into_iter()
+            .map(|(d, s)| (date_of_day(d), s))
+            .collect();
+        let [teams, keys, users] = self.entities;
+        UsageReport {
+            range,
+            totals: self.totals,
+            by_model,
+            teams: top(teams, dir, Entity::Team),
+            keys: top(keys, dir, Entity::Key),
+            users: top(users, dir, Entity::User),
+            daily: range
+                .each_day()
+                .map(|d| (d, days.get(&d).copied().unwrap_or_default()))
+                .collect(),
+        }
     }
 }
 
-fn top(cells: &[DailyCell], dir: &Directory, entity: Entity) -> Vec<Named> {
-    let mut sums: HashMap<i64, Sums> = HashMap::new();
-    for cell in cells {
-        sums.entry(id_in(cell, entity)).or_default().add(&cell.sums);
-    }
+/// The entities ranked on the page, in the order `summarise` collects them.
+const ENTITIES: [Entity; 3] = [Entity::Team, Entity::Key, Entity::User];
+
+fn top(sums: HashMap<i64, Sums>, dir: &Directory, entity: Entity) -> Vec<Named> {
     let mut rows: Vec<Named> = sums
         .into_iter()
         .map(|(id, sums)| {
