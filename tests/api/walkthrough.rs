@@ -179,3 +179,106 @@ async fn every_export_matches_the_ledger_for_a_week_and_a_month() {
         }
     }
 }
+
+#[actix_web::test]
+async fn key_changes_through_the_api_apply_to_the_very_next_request() {
+    let app =
+        spawn_app_with(|c| c.server.master_key = Some(tollgate::config::Secret::literal(MASTER)))
+            .await;
+    let generated = api(
+        &app,
+        "/key/generate",
+        json!({"key_alias": "k", "models": ["gpt-4o"]}),
+    )
+    .await;
+    let old = generated["key"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.chat(&old, &chat_body("gpt-4o", "hi")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.chat(&old, &chat_body("gemini-pro", "hi")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    api(
+        &app,
+        "/key/update",
+        json!({"key": old, "models": ["gpt-4o", "gemini-pro"]}),
+    )
+    .await;
+    assert_eq!(
+        app.chat(&old, &chat_body("gemini-pro", "hi")).await.status,
+        StatusCode::OK
+    );
+    api(&app, "/key/block", json!({"key": old})).await;
+    assert_eq!(
+        app.chat(&old, &chat_body("gpt-4o", "hi")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    api(&app, "/key/unblock", json!({"key": old})).await;
+    let fresh = api(&app, "/key/regenerate", json!({"key": old})).await;
+    let new = fresh["key"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(
+        app.chat(&old, &chat_body("gpt-4o", "hi")).await.status,
+        StatusCode::UNAUTHORIZED,
+        "old secret dead at once"
+    );
+    assert_eq!(
+        app.chat(&new, &chat_body("gpt-4o", "hi")).await.status,
+        StatusCode::OK
+    );
+    api(&app, "/key/delete", json!({"keys": [new]})).await;
+    assert_eq!(
+        app.chat(&new, &chat_body("gpt-4o", "hi")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[actix_web::test]
+async fn a_disabled_user_s_keys_stop_working() {
+    let app =
+        spawn_app_with(|c| c.server.master_key = Some(tollgate::config::Secret::literal(MASTER)))
+            .await;
+    api(
+        &app,
+        "/user/new",
+        json!({"user_id": "wangwu", "user_role": "internal_user"}),
+    )
+    .await;
+    let key = api(
+        &app,
+        "/key/generate",
+        json!({"key_alias": "w", "user_id": "wangwu"}),
+    )
+    .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.chat(&key, &chat_body("gpt-4o", "hi")).await.status,
+        StatusCode::OK
+    );
+    api(
+        &app,
+        "/user/update",
+        json!({"user_id": "wangwu", "disabled": true}),
+    )
+    .await;
+    let refused = app.chat(&key, &chat_body("gpt-4o", "hi")).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    assert!(refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("disabled"));
+    api(
+        &app,
+        "/user/update",
+        json!({"user_id": "wangwu", "disabled": false}),
+    )
+    .await;
+    assert_eq!(
+        app.chat(&key, &chat_body("gpt-4o", "hi")).await.status,
+        StatusCode::OK
+    );
+}
