@@ -53,15 +53,14 @@ impl ChatRequest {
         })
     }
 
-    /// Cheap prompt-size guess for budget reservation: characters / 3 + 4 per message
-    /// (+ tool schemas). Deliberately errs high: real tokenisers average ~4 chars a token.
+    /// Cheap prompt-size guess for budget reservation: one token per non-ASCII
+    /// character (Chinese, Japanese and Korean text is about one token a character), ASCII
+    /// characters / 3, plus 4 per message (+ tool schemas). Deliberately errs high: real
+    /// tokenisers average ~4 ASCII characters a token.
     pub fn estimate_prompt_tokens(&self) -> u64 {
         let mut chars: u64 = 0;
         for m in &self.messages {
-            chars += m
-                .content
-                .as_ref()
-                .map_or(0, |c| c.text().chars().count() as u64);
+            chars += m.content.as_ref().map_or(0, |c| weighted_chars(&c.text()));
             chars += m.content.as_ref().map_or(0, image_chars);
             for call in &m.tool_calls {
                 chars += (call.name.len() + call.arguments.chars().count()) as u64;
@@ -85,6 +84,11 @@ impl ChatRequest {
     pub fn requested_max_tokens(&self) -> Option<u32> {
         self.max_tokens
     }
+}
+
+/// ASCII characters count once, others three times (so `/ 3` gives one token each).
+fn weighted_chars(text: &str) -> u64 {
+    text.chars().map(|c| if c.is_ascii() { 1 } else { 3 }).sum()
 }
 
 /// Images cost tokens too: count a flat ~1000 tokens (3000 chars) per image.
@@ -404,5 +408,12 @@ mod tests {
         .expect("valid");
         // 25 chars is ~6 real tokens (+ a few for framing).
         assert!(req.estimate_prompt_tokens() >= 12);
+        let zh = ChatRequest::parse(
+            r#"{"model":"m","messages":[{"role":"user","content":"你好，请用一句话介绍你自己"}]}"#
+                .as_bytes(),
+        )
+        .expect("valid");
+        // 13 CJK characters are ~13 tokens: the estimate must not be under that.
+        assert!(zh.estimate_prompt_tokens() >= 13 + 4);
     }
 }
