@@ -19,6 +19,7 @@ pub struct KeyLabels {
     pub chosen_models: &'static str,
     pub expiry: &'static str,
     pub expiry_date: &'static str,
+    pub expiry_date_hint: &'static str,
     pub submit: &'static str,
     pub new_key_title: &'static str,
     pub new_key_warning: &'static str,
@@ -57,6 +58,7 @@ const ZH: KeyLabels = KeyLabels {
     chosen_models: "指定模型",
     expiry: "有效期",
     expiry_date: "到期日期",
+    expiry_date_hint: "仅在有效期选「指定日期」时使用",
     submit: "生成",
     new_key_title: "密钥已生成",
     new_key_warning: "请立即复制并妥善保存。此密钥只显示这一次，离开本页后将无法再次查看。",
@@ -95,6 +97,7 @@ const EN: KeyLabels = KeyLabels {
     chosen_models: "Selected models",
     expiry: "Expires",
     expiry_date: "Expiry date",
+    expiry_date_hint: "Only used when Expires is “On a date”",
     submit: "Generate",
     new_key_title: "Key generated",
     new_key_warning:
