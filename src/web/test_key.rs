@@ -250,7 +250,7 @@ async fn show(
         report: None,
         sent: None,
         chosen_model,
-        message: "1+1等于几？".into(),
+        message: user.lang.pick("1+1等于几？", "What is 1+1?").into(),
     };
     html(&page, 200)
 }

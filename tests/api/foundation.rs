@@ -287,3 +287,40 @@ fn the_shipped_config_loads() {
         assert!(names.contains(&name), "{name} missing");
     }
 }
+
+#[actix_web::test]
+async fn every_page_renders_in_both_languages() {
+    let app = spawn_app().await;
+    app.login_as_admin().await;
+    let pages = [
+        ("/usage", "用量分析", "Usage"),
+        ("/teams", "创建分组", "Teams"),
+        ("/users", "创建用户", "Users"),
+        ("/virtual-keys", "生成密钥", "API Keys"),
+        ("/logs", "请求日志", "Request Logs"),
+        ("/test-key", "密钥调试", "Key Debugger"),
+    ];
+    for (path, zh, _) in pages {
+        let page = app.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(page.body.contains(zh), "{path} in Chinese");
+        assert!(page.body.contains("lang=\"zh-CN\""), "{path}");
+    }
+    app.get("/lang/en?next=/usage").await;
+    for (path, _, en) in pages {
+        let page = app.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(page.body.contains(en), "{path} in English");
+        assert!(page.body.contains("lang=\"en\""), "{path}");
+        let body = page.body.replace("中文", "");
+        let cjk: String = body
+            .chars()
+            .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+            .take(20)
+            .collect();
+        assert!(
+            cjk.is_empty(),
+            "{path} has untranslated text in English: {cjk}"
+        );
+    }
+}
