@@ -110,7 +110,14 @@ async fn info(
         .await?;
     let mut info = key_json(&view);
     add_key_limits(&state, &mut info);
-    Ok(HttpResponse::Ok().json(json!({ "key": view.token, "info": info })))
+    // LiteLLM nests the figures under `info`; SPEC §4 names them on `/key/info` itself,
+    // so both shapes are served: `info`, and the same fields at the top level.
+    let mut body = info.clone();
+    if let Some(map) = body.as_object_mut() {
+        map.insert("key".into(), json!(view.token));
+        map.insert("info".into(), info);
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 async fn list(actor: ApiActor, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

@@ -40,6 +40,21 @@ async fn only_the_hash_is_stored_and_info_accepts_the_key_or_its_token() {
         assert_eq!(info["info"]["budget_duration"], "monthly");
         assert_eq!(info["info"]["models"], json!(["gpt-4o"]));
         assert_eq!(info["info"]["blocked"], false);
+        // SPEC §4 names the figures on /key/info itself; LiteLLM nests them under `info`.
+        for field in [
+            "max_budget",
+            "spend",
+            "remaining_budget",
+            "models",
+            "expires",
+            "blocked",
+            "user_id",
+            "team_id",
+        ] {
+            assert_eq!(info[field], info["info"][field], "{field}");
+            assert!(info.get(field).is_some(), "{field}");
+        }
+        assert_eq!(info["key"], token.as_str());
         assert!(info["info"]["budget_reset_at"].is_string());
         assert!(!info.to_string().contains(&secret));
     }
