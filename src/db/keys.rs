@@ -36,10 +36,14 @@ pub struct KeyRow {
     pub created_at: i64,
     /// Last proxied request, unix ms.
     pub last_used_at: Option<i64>,
+    /// Requests per minute allowed.
+    pub rpm: Option<i64>,
+    /// Tokens per minute allowed.
+    pub tpm: Option<i64>,
 }
 
 const COLUMNS: &str = "id, token, alias, last4, user_id, team_id, max_budget, budget_duration, \
-                       models, expires_at, blocked, created_at, last_used_at";
+                       models, expires_at, blocked, created_at, last_used_at, rpm, tpm";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
     Ok(KeyRow {
@@ -56,6 +60,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
         blocked: r.get(10)?,
         created_at: r.get(11)?,
         last_used_at: r.get(12)?,
+        rpm: r.get(13)?,
+        tpm: r.get(14)?,
     })
 }
 

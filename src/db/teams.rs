@@ -22,9 +22,14 @@ pub struct TeamRow {
     pub models: String,
     /// Creation time, unix ms.
     pub created_at: i64,
+    /// Requests per minute allowed across the team's keys.
+    pub rpm: Option<i64>,
+    /// Tokens per minute allowed across the team's keys.
+    pub tpm: Option<i64>,
 }
 
-const COLUMNS: &str = "id, team_id, alias, max_budget, budget_duration, models, created_at";
+const COLUMNS: &str =
+    "id, team_id, alias, max_budget, budget_duration, models, created_at, rpm, tpm";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<TeamRow> {
     Ok(TeamRow {
@@ -35,6 +40,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TeamRow> {
         budget_duration: r.get(4)?,
         models: r.get(5)?,
         created_at: r.get(6)?,
+        rpm: r.get(7)?,
+        tpm: r.get(8)?,
     })
 }
 
@@ -119,7 +126,7 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<TeamRow>> {
 /// The teams a user belongs to, by name.
 pub fn of_user(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<TeamRow>> {
     let mut stmt = conn.prepare(
-        "SELECT t.id, t.team_id, t.alias, t.max_budget, t.budget_duration, t.models, t.created_at
+        "SELECT t.id, t.team_id, t.alias, t.max_budget, t.budget_duration, t.models, t.created_at, t.rpm, t.tpm
          FROM teams t JOIN team_members m ON m.team_id = t.id
          WHERE m.user_id = ?1 ORDER BY t.alias",
     )?;

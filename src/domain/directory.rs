@@ -10,7 +10,9 @@ use rusqlite::Connection;
 
 use super::budget::BudgetPeriod;
 use super::tokens::sha256_hex;
-use crate::db::directory::{self as rows, KeyRecord, TeamRecord, UserRecord};
+use crate::db::keys::{self as key_rows, KeyRow};
+use crate::db::teams::{self as team_rows, TeamRow};
+use crate::db::users::{self as user_rows, UserRow};
 use crate::money::Nanos;
 
 /// A key, parsed for fast checks.
@@ -112,7 +114,7 @@ fn to_u32(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
 }
 
-fn key_entry(k: KeyRecord) -> KeyEntry {
+fn key_entry(k: KeyRow) -> KeyEntry {
     KeyEntry {
         period: period(&k.budget_duration),
         models: parse_models(&k.models),
@@ -130,7 +132,7 @@ fn key_entry(k: KeyRecord) -> KeyEntry {
     }
 }
 
-fn team_entry(t: TeamRecord, allocated: Nanos) -> TeamEntry {
+fn team_entry(t: TeamRow, allocated: Nanos) -> TeamEntry {
     TeamEntry {
         period: period(&t.budget_duration),
         models: parse_models(&t.models),
@@ -144,7 +146,7 @@ fn team_entry(t: TeamRecord, allocated: Nanos) -> TeamEntry {
     }
 }
 
-fn user_entry(u: UserRecord) -> UserEntry {
+fn user_entry(u: UserRow) -> UserEntry {
     UserEntry {
         period: period(&u.budget_duration),
         id: u.id,
@@ -157,7 +159,7 @@ fn user_entry(u: UserRecord) -> UserEntry {
 impl Snapshot {
     /// Reads the three tables.
     pub fn read(conn: &Connection) -> rusqlite::Result<Snapshot> {
-        let keys = rows::keys(conn)?;
+        let keys = key_rows::list(conn)?;
         let mut allocated: HashMap<i64, Nanos> = HashMap::new();
         for k in &keys {
             if let (Some(team), Some(budget)) = (k.team_id, k.max_budget) {
@@ -165,14 +167,14 @@ impl Snapshot {
                 *sum = sum.saturating_add(budget);
             }
         }
-        let teams = rows::teams(conn)?
+        let teams = team_rows::list(conn)?
             .into_iter()
             .map(|t| {
                 let a = allocated.get(&t.id).copied().unwrap_or_default();
                 (t.id, Arc::new(team_entry(t, a)))
             })
             .collect();
-        let users = rows::users(conn)?
+        let users = user_rows::list(conn)?
             .into_iter()
             .map(|u| (u.id, Arc::new(user_entry(u))))
             .collect();
