@@ -74,11 +74,10 @@ impl Nanos {
     /// USD with exactly `decimals` decimals, rounded half away from zero.
     pub fn format_usd(self, decimals: u32) -> String {
         let decimals = decimals.min(9);
-        let step = 10i64.pow(9 - decimals);
+        let step = 10u64.pow(9 - decimals);
         let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs() as i128;
-        let rounded = (abs + (step as i128) / 2) / step as i128;
-        let unit = 10i128.pow(decimals);
+        let rounded = self.0.unsigned_abs().saturating_add(step / 2) / step;
+        let unit = 10u64.pow(decimals);
         if decimals == 0 {
             return format!("{sign}{rounded}");
         }
