@@ -105,6 +105,20 @@ impl StreamState {
 
 impl EventTranslator for StreamState {
     fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError> {
+        // Most events are text deltas: parse those into a flat struct, skipping serde's
+        // buffering of internally tagged enums (twice: event and delta).
+        if ev.event.as_deref() == Some("content_block_delta") {
+            if let Ok(d) = serde_json::from_str::<FlatDeltaEvent>(&ev.data) {
+                let delta = match (d.delta.kind.as_str(), d.delta.text, d.delta.partial_json) {
+                    ("text_delta", Some(text), _) => BlockDelta::TextDelta { text },
+                    ("input_json_delta", _, Some(partial_json)) => {
+                        BlockDelta::InputJsonDelta { partial_json }
+                    }
+                    _ => BlockDelta::Other,
+                };
+                return Ok(self.block_delta(d.index, delta));
+            }
+        }
         let event: Event = parse_event(&ev.data)?;
         Ok(match event {
             Event::MessageStart { message } => {
@@ -192,6 +206,21 @@ enum Event {
     },
     #[serde(other)]
     Other,
+}
+
+/// `content_block_delta`, read without tagged-enum buffering.
+#[derive(Deserialize)]
+struct FlatDeltaEvent {
+    index: u64,
+    delta: FlatDelta,
+}
+
+#[derive(Deserialize)]
+struct FlatDelta {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+    partial_json: Option<String>,
 }
 
 #[derive(Deserialize)]
