@@ -3,7 +3,6 @@
 //! [`Db::run`], which moves the work onto actix's blocking thread pool.
 
 pub mod audit;
-pub mod directory;
 pub mod keys;
 pub mod limits;
 pub mod logs;

@@ -168,13 +168,6 @@ pub fn daily_upsert_sql() -> String {
 /// offset changed since it was built or the two disagree (rows written by an older
 /// version or by hand). Returns whether it rebuilt. Run at start, before the ledger.
 pub fn sync_daily(conn: &mut Connection, offset_s: i64) -> rusqlite::Result<bool> {
-    let stored: Option<String> = conn
-        .query_row(
-            "SELECT value FROM app_secrets WHERE name = 'daily_offset_s'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
     let sums = |table: &str| -> rusqlite::Result<(i64, i64)> {
         conn.query_row(
             &format!("SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(spend), 0) FROM {table}"),
@@ -182,7 +175,7 @@ pub fn sync_daily(conn: &mut Connection, offset_s: i64) -> rusqlite::Result<bool
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
     };
-    if stored == Some(offset_s.to_string()) && sums("usage_hourly")? == sums("usage_daily")? {
+    if daily_offset(conn)? == Some(offset_s) && sums("usage_hourly")? == sums("usage_daily")? {
         return Ok(false);
     }
     let tx = conn.transaction()?;
@@ -234,7 +227,8 @@ pub fn for_each_daily_cell(
     // range sums the hours. Only constant fragments are appended; values are bound.
     let whole_days =
         (from_hour * 3600 + offset_s) % 86_400 == 0 && (to_hour * 3600 + offset_s) % 86_400 == 0;
-    let (mut sql, mut values) = if whole_days && daily_offset(conn)? == Some(offset_s) {
+    let from_daily = whole_days && daily_offset(conn)? == Some(offset_s);
+    let (mut sql, mut values) = if from_daily {
         (
             String::from(
                 "SELECT day, key_id, user_id, team_id, model, requests, successes, failures, \
@@ -257,7 +251,6 @@ pub fn for_each_daily_cell(
             ],
         )
     };
-    let grouped = !sql.contains("usage_daily");
     let ids = [
         (filter.key_id, " AND key_id = ?"),
         (filter.user_id, " AND user_id = ?"),
@@ -273,10 +266,10 @@ pub fn for_each_daily_cell(
         sql.push_str(" AND model = ?");
         values.push(Value::Text(model.clone()));
     }
-    sql.push_str(if grouped {
-        " GROUP BY day, key_id, user_id, team_id, model ORDER BY day"
-    } else {
+    sql.push_str(if from_daily {
         " ORDER BY day"
+    } else {
+        " GROUP BY day, key_id, user_id, team_id, model ORDER BY day"
     });
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(values))?;

@@ -114,7 +114,7 @@ fn budget_lines(
                 limit: l.limit,
                 spent: s.spent,
                 reserved: s.reserved,
-                remaining: l.limit.saturating_sub(s.spent).saturating_sub(s.reserved),
+                remaining: s.remaining(l.limit),
                 period: l.period.as_stored(),
                 resets_at: l.period.reset_at(now, offset),
             }

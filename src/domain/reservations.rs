@@ -14,7 +14,8 @@ use rusqlite::Connection;
 use super::budget::BudgetPeriod;
 use super::directory::{Caller, Snapshot};
 use crate::config::{BudgetEnforcement, UtcOffset};
-use crate::db::{directory as rows, rollups};
+use crate::db::keys::{self as key_rows, Owner};
+use crate::db::rollups;
 use crate::money::Nanos;
 
 /// A budget that requests draw on.
@@ -105,6 +106,15 @@ pub struct Reservation {
 pub struct Standing {
     pub spent: Nanos,
     pub reserved: Nanos,
+}
+
+impl Standing {
+    /// What `limit` leaves once spend and in-flight reservations are taken out.
+    pub fn remaining(self, limit: Nanos) -> Nanos {
+        limit
+            .saturating_sub(self.spent)
+            .saturating_sub(self.reserved)
+    }
 }
 
 /// All counters.
@@ -308,7 +318,7 @@ impl Budgets {
             let spent = match l.account {
                 Account::Key(id) => rollups::spend_since(conn, rollups::SpendOf::Key, id, start)?,
                 Account::User(id) => rollups::spend_since(conn, rollups::SpendOf::User, id, start)?,
-                Account::TeamPool(id) => rows::team_pool_spend(conn, id, start)?,
+                Account::TeamPool(id) => key_rows::committed(conn, Owner::Team(id), start, None)?.1,
             };
             let mut map = self.lock();
             let c = map.entry(l.account).or_default();

@@ -101,12 +101,11 @@ impl Ticket {
         let limit = crate::domain::reservations::limits_of(caller)
             .into_iter()
             .find(|l| l.kind == "key")?;
-        let standing = self.state.budgets.standing(&limit, Utc::now());
         Some(
-            limit
-                .limit
-                .saturating_sub(standing.spent)
-                .saturating_sub(standing.reserved),
+            self.state
+                .budgets
+                .standing(&limit, Utc::now())
+                .remaining(limit.limit),
         )
     }
 
