@@ -7,7 +7,7 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 
-use super::limits::Limited;
+use super::limits::limited_entities;
 use super::relay::Relay;
 use super::router::{Answer, Failure};
 use super::ticket::{truncate_body, Outcome, Ticket};
@@ -24,15 +24,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/chat/completions", web::post().to(chat_completions))
         .route("/models", web::get().to(list_models))
         .route("/v1/models", web::get().to(list_models));
-}
-
-/// The limited entities (key, team) of a caller, for rpm/tpm.
-pub fn limited_entities(caller: &Caller) -> Vec<(Limited, Option<u32>, Option<u64>)> {
-    let mut out = vec![(Limited::Key(caller.key.id), caller.key.rpm, caller.key.tpm)];
-    if let Some(t) = &caller.team {
-        out.push((Limited::Team(t.id), t.rpm, t.tpm));
-    }
-    out
 }
 
 fn bearer(req: &HttpRequest) -> Result<String, AppError> {

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::domain::directory::Caller;
+
 /// One entity's current minute.
 #[derive(Debug)]
 pub struct Window {
@@ -71,6 +73,15 @@ pub enum Limited {
     Key(i64),
     /// A team (by id).
     Team(i64),
+}
+
+/// The limited entities (key, team) of a caller, with their rpm/tpm limits.
+pub fn limited_entities(caller: &Caller) -> Vec<(Limited, Option<u32>, Option<u64>)> {
+    let mut out = vec![(Limited::Key(caller.key.id), caller.key.rpm, caller.key.tpm)];
+    if let Some(t) = &caller.team {
+        out.push((Limited::Team(t.id), t.rpm, t.tpm));
+    }
+    out
 }
 
 /// Windows of keys and teams that have limits.

@@ -118,7 +118,7 @@ impl Ticket {
             self.state.budgets.settle(r, cost, caller, now);
         }
         if let Some(caller) = self.caller.as_ref() {
-            let entities = super::handler::limited_entities(caller);
+            let entities = super::limits::limited_entities(caller);
             self.state
                 .rate_limits
                 .count_tokens(&entities, now.timestamp(), outcome.usage.total());
