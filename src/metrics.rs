@@ -63,7 +63,9 @@ struct ByModel {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_status: HashMap<(String, String, u16), ByModel>,
+    /// Per model: one row per (provider, status); looked up by `&str`, so a request
+    /// allocates nothing here once its model has been seen.
+    by_status: HashMap<String, Vec<(String, u16, ByModel)>>,
     total_latency: HashMap<String, Histogram>,
     upstream_latency: HashMap<String, Histogram>,
     budget_refusals: u64,
@@ -98,6 +100,36 @@ pub struct Gauges {
     pub database_bytes: u64,
 }
 
+/// The counters of (model, provider, status), created on first sight.
+fn row_for<'m>(
+    by_status: &'m mut HashMap<String, Vec<(String, u16, ByModel)>>,
+    model: &str,
+    provider: &str,
+    status: u16,
+) -> Option<&'m mut ByModel> {
+    if !by_status.contains_key(model) {
+        by_status.insert(model.to_string(), Vec::new());
+    }
+    let rows = by_status.get_mut(model)?;
+    if !rows.iter().any(|(p, s, _)| p == provider && *s == status) {
+        rows.push((provider.to_string(), status, ByModel::default()));
+    }
+    rows.iter_mut()
+        .find(|(p, s, _)| p == provider && *s == status)
+        .map(|(_, _, r)| r)
+}
+
+/// The model's histogram, created on first sight.
+fn histogram_for<'m>(
+    map: &'m mut HashMap<String, Histogram>,
+    model: &str,
+) -> Option<&'m mut Histogram> {
+    if !map.contains_key(model) {
+        map.insert(model.to_string(), Histogram::default());
+    }
+    map.get_mut(model)
+}
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -108,23 +140,19 @@ impl Metrics {
     /// Records one finished request.
     pub fn observe(&self, o: &Observation<'_>) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let row = m
-            .by_status
-            .entry((o.model.to_string(), o.provider.to_string(), o.status))
-            .or_default();
-        row.requests += 1;
-        row.prompt_tokens += o.prompt_tokens;
-        row.completion_tokens += o.completion_tokens;
-        row.spend_nanos += o.spend_nanos;
-        m.total_latency
-            .entry(o.model.to_string())
-            .or_default()
-            .observe(o.total_s);
+        if let Some(row) = row_for(&mut m.by_status, o.model, o.provider, o.status) {
+            row.requests += 1;
+            row.prompt_tokens += o.prompt_tokens;
+            row.completion_tokens += o.completion_tokens;
+            row.spend_nanos += o.spend_nanos;
+        }
+        if let Some(h) = histogram_for(&mut m.total_latency, o.model) {
+            h.observe(o.total_s);
+        }
         if let Some(u) = o.upstream_s {
-            m.upstream_latency
-                .entry(o.model.to_string())
-                .or_default()
-                .observe(u);
+            if let Some(h) = histogram_for(&mut m.upstream_latency, o.model) {
+                h.observe(u);
+            }
         }
     }
 
@@ -140,8 +168,15 @@ impl Metrics {
     pub fn render(&self, g: &Gauges) -> String {
         let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::with_capacity(4096);
-        let mut rows: Vec<_> = m.by_status.iter().collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
+        let mut rows: Vec<_> = m
+            .by_status
+            .iter()
+            .flat_map(|(model, per)| {
+                per.iter()
+                    .map(move |(provider, status, r)| ((model, provider, *status), r))
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
         let header = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };

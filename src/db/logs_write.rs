@@ -32,26 +32,55 @@ pub struct LogRecord {
     pub response_body: Option<String>,
 }
 
-/// Writes the row and the bodies of one request (its rollup goes through [`Rollups`]).
-pub fn insert(tx: &Transaction<'_>, r: &LogRecord) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO request_logs (request_id, start_ms, end_ms, key_id, user_id, team_id, model, provider,
-            deployment, success, http_status, error, prompt_tokens, completion_tokens, cached_tokens, cost, stream)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?
-    .execute(params![
-        r.request_id, r.start_ms, r.end_ms, r.key_id, r.user_id, r.team_id, r.model, r.provider,
-        r.deployment, r.success, r.http_status, r.error, r.prompt_tokens as i64,
-        r.completion_tokens as i64, r.cached_tokens as i64, r.cost, r.stream
-    ])?;
-    if r.request_body.is_some() || r.response_body.is_some() {
-        let id = tx.last_insert_rowid();
-        tx.prepare_cached(
-            "INSERT INTO request_bodies (log_id, request, response) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![id, r.request_body, r.response_body])?;
+/// Writes log rows (and their bodies) inside one batch transaction; the statements
+/// are prepared once per batch, not looked up in the statement cache per row.
+pub struct LogInserter<'t> {
+    tx: &'t Transaction<'t>,
+    row: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> LogInserter<'t> {
+    /// Prepares the row insert for this transaction.
+    pub fn new(tx: &'t Transaction<'t>) -> rusqlite::Result<LogInserter<'t>> {
+        let row = tx.prepare_cached(
+            "INSERT INTO request_logs (request_id, start_ms, end_ms, key_id, user_id, team_id, model, provider,
+                deployment, success, http_status, error, prompt_tokens, completion_tokens, cached_tokens, cost, stream)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        )?;
+        Ok(LogInserter { tx, row })
     }
-    Ok(())
+
+    /// Writes the row and the bodies of one request (its rollup goes through [`Rollups`]).
+    pub fn insert(&mut self, r: &LogRecord) -> rusqlite::Result<()> {
+        self.row.execute(params![
+            r.request_id,
+            r.start_ms,
+            r.end_ms,
+            r.key_id,
+            r.user_id,
+            r.team_id,
+            r.model,
+            r.provider,
+            r.deployment,
+            r.success,
+            r.http_status,
+            r.error,
+            r.prompt_tokens as i64,
+            r.completion_tokens as i64,
+            r.cached_tokens as i64,
+            r.cost,
+            r.stream
+        ])?;
+        if r.request_body.is_some() || r.response_body.is_some() {
+            let id = self.tx.last_insert_rowid();
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO request_bodies (log_id, request, response) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![id, r.request_body, r.response_body])?;
+        }
+        Ok(())
+    }
 }
 
 /// The `usage_hourly` primary key.
@@ -191,7 +220,7 @@ mod tests {
                 request_body: Some("{}".into()),
                 ..LogRecord::default()
             };
-            insert(&tx, &r).unwrap();
+            LogInserter::new(&tx).unwrap().insert(&r).unwrap();
             rollups.add(&r);
         }
         rollups.write(&tx, 0).unwrap();

@@ -237,8 +237,7 @@ fn choice(c: WireChoice) -> Result<Choice, UpstreamError> {
     let content = c
         .message
         .content
-        .as_ref()
-        .map(text_of)
+        .map(|t| t.0)
         .filter(|t| !t.is_empty() || tool_calls.is_empty());
     let finish = match c.finish_reason.as_deref() {
         Some(r) => finish_reason(r)?,
@@ -253,6 +252,50 @@ fn choice(c: WireChoice) -> Result<Choice, UpstreamError> {
         },
         finish_reason: finish,
     })
+}
+
+/// A message's or delta's `content`: a string (read straight into one `String`), or
+/// the text of a list of content parts (Mistral reasoning models); anything else is
+/// no text. Same result as `text_of` on a `Value`, without building one.
+pub(super) struct WireText(pub(super) String);
+
+impl<'de> Deserialize<'de> for WireText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<WireText, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = WireText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WireText, E> {
+                Ok(WireText(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<WireText, E> {
+                Ok(WireText(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<WireText, A::Error> {
+                let parts = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(WireText(text_of(&parts)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<WireText, A::Error> {
+                Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(WireText(String::new()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<WireText, E> {
+                Ok(WireText(String::new()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<WireText, E> {
+                Ok(WireText(String::new()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<WireText, E> {
+                Ok(WireText(String::new()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<WireText, E> {
+                Ok(WireText(String::new()))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// Content as a string, or the text of a list of content chunks (Mistral reasoning models).
@@ -349,7 +392,7 @@ struct WireChoice {
 
 #[derive(Deserialize)]
 struct WireMessage {
-    content: Option<Value>,
+    content: Option<WireText>,
     tool_calls: Option<Vec<WireToolCall>>,
 }
 

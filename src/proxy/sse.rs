@@ -43,7 +43,13 @@ impl SseParser {
         // The buffer is lent out while its lines are read, so no line is copied.
         let buf = std::mem::take(&mut self.buf);
         while let Some((end, next)) = line_end(&buf[start..]) {
-            let line = String::from_utf8_lossy(&buf[start..start + end]);
+            let bytes = &buf[start..start + end];
+            // Valid UTF-8 (the norm) is borrowed as is; only a broken line pays for
+            // the lossy copy.
+            let line = match std::str::from_utf8(bytes) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(bytes),
+            };
             start += next;
             if let Some(ev) = self.line(&line) {
                 events.push(ev);

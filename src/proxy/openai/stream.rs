@@ -1,6 +1,8 @@
 //! OpenAI-shaped stream translation (OpenAI, compatible servers, Mistral): `data:`
 //! chunks until `[DONE]`; a usage report becomes its own usage-only chunk.
 
+use std::borrow::Cow;
+
 use super::*;
 
 /// Per-stream state for OpenAI-shaped streams (OpenAI, compatible servers, Mistral).
@@ -22,13 +24,17 @@ impl StreamState {
         }
     }
 
-    fn translate(&mut self, chunk: Chunk) -> Result<Vec<ChatChunk>, UpstreamError> {
+    fn translate(&mut self, chunk: Chunk<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {
         let id = self
             .id
-            .get_or_insert_with(|| chunk.id.unwrap_or_else(|| http::mint_id("chatcmpl-")))
+            .get_or_insert_with(|| {
+                chunk
+                    .id
+                    .map_or_else(|| http::mint_id("chatcmpl-"), Cow::into_owned)
+            })
             .clone();
-        if let Some(model) = chunk.model {
-            self.model = model;
+        if let Some(model) = chunk.model.filter(|m| *m != self.model) {
+            self.model = model.into_owned();
         }
         let mut out = Vec::new();
         if !chunk.choices.is_empty() {
@@ -80,7 +86,7 @@ impl EventTranslator for StreamState {
                 None,
             ));
         }
-        let chunk: Chunk = serde_json::from_value(v)
+        let chunk = Chunk::deserialize(&v)
             .map_err(|e| UpstreamError::Protocol(format!("bad chunk: {e}")))?;
         self.translate(chunk)
     }
@@ -114,7 +120,7 @@ fn chunk_choice(c: WireChunkChoice) -> Result<ChunkChoice, UpstreamError> {
             .role
             .filter(|r| r == "assistant")
             .map(|_| Role::Assistant),
-        content: c.delta.content.as_ref().map(text_of),
+        content: c.delta.content.map(|t| t.0),
         tool_calls,
     };
     let finish_reason = c.finish_reason.as_deref().map(finish_reason).transpose()?;
@@ -144,10 +150,14 @@ fn stream_error_status(v: &Value) -> u16 {
     }
 }
 
+/// One `chat.completion.chunk`; `id` and `model` are borrowed from the event (they
+/// repeat in every chunk and are only kept once per stream).
 #[derive(Deserialize)]
-struct Chunk {
-    id: Option<String>,
-    model: Option<String>,
+struct Chunk<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
     #[serde(default)]
     choices: Vec<WireChunkChoice>,
     usage: Option<WireUsage>,
@@ -165,7 +175,7 @@ struct WireChunkChoice {
 #[derive(Deserialize, Default)]
 struct WireDelta {
     role: Option<String>,
-    content: Option<Value>,
+    content: Option<WireText>,
     tool_calls: Option<Vec<WireToolDelta>>,
 }
 

@@ -184,3 +184,47 @@ fn insufficient_quota_is_not_a_retryable_rate_limit() {
     let rate = br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#;
     assert!(http::status_error(429, error_from_wire(429, rate), None).is_retryable());
 }
+
+#[test]
+fn content_is_read_as_text_from_a_string_a_part_list_or_nothing() {
+    let text = |content: Value| -> Option<String> {
+        let raw = json!({"role": "assistant", "content": content}).to_string();
+        serde_json::from_str::<WireMessage>(&raw)
+            .expect("message")
+            .content
+            .map(|t| t.0)
+    };
+    assert_eq!(text(json!("héllo \"x\"")).as_deref(), Some("héllo \"x\""));
+    let parts = json!([
+        {"type": "thinking", "thinking": [{"type": "text", "text": "hidden"}]},
+        {"type": "text", "text": "Hel"},
+        {"type": "text", "text": "lo"}
+    ]);
+    assert_eq!(text(parts).as_deref(), Some("Hello"));
+    assert_eq!(text(Value::Null), None);
+    assert_eq!(text(json!(42)).as_deref(), Some(""));
+    assert_eq!(text(json!({"unexpected": true})).as_deref(), Some(""));
+}
+
+#[test]
+fn stream_chunks_keep_one_id_and_follow_the_model_name() {
+    let mut state = StreamState::new("gpt-4o");
+    let ev = |data: &str| SseEvent {
+        event: None,
+        data: data.to_string(),
+    };
+    let first = state
+        .chunk_from_event(&ev(
+            r#"{"id":"chatcmpl-1","model":"gpt-4o-2024-08-06","choices":[{"index":0,"delta":{"content":"a"}}]}"#,
+        ))
+        .expect("first");
+    let second = state
+        .chunk_from_event(&ev(
+            r#"{"id":"chatcmpl-other","model":"gpt-4o-2024-08-06","choices":[{"index":0,"delta":{"content":[{"type":"text","text":"b"}]}}]}"#,
+        ))
+        .expect("second");
+    assert_eq!(first[0].id, "chatcmpl-1");
+    assert_eq!(second[0].id, "chatcmpl-1");
+    assert_eq!(second[0].model, "gpt-4o-2024-08-06");
+    assert_eq!(second[0].choices[0].delta.content.as_deref(), Some("b"));
+}
