@@ -3,6 +3,8 @@
 //! Checks roles, the content each role needs, content part types and tool-call shapes.
 //! Unknown message fields are ignored, like unknown request fields.
 
+use std::fmt::{self, Display};
+
 use serde_json::{Map, Value};
 
 use super::types::{Content, ContentPart, Message, RequestError, Role, ToolCall};
@@ -37,8 +39,25 @@ pub(super) fn parse_messages(v: Option<&Value>) -> Result<Vec<Message>, RequestE
         .collect()
 }
 
+/// Where a field sits, as `param` names it (`messages[0].content[1]`); only written
+/// out when there is an error to report, so a valid request formats nothing.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Field(usize, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Field(i, field) => write!(f, "messages[{i}].{field}"),
+            At::Index(parent, j) => write!(f, "{parent}[{j}]"),
+        }
+    }
+}
+
 fn message(i: usize, v: &Value) -> Result<Message, RequestError> {
-    let at = |field: &str| format!("messages[{i}].{field}");
+    let at = |field| At::Field(i, field);
     let obj = v.as_object().ok_or_else(|| {
         RequestError::param(
             format!("messages[{i}]"),
@@ -51,12 +70,12 @@ fn message(i: usize, v: &Value) -> Result<Message, RequestError> {
     let calls_tools = role == Role::Assistant && !tool_calls.is_empty();
     if content.is_none() && !calls_tools {
         let what = format!("messages[{i}] ({}) must have 'content'", role.as_str());
-        return Err(RequestError::param(at("content"), what));
+        return Err(RequestError::param(at("content").to_string(), what));
     }
     let tool_call_id = str_field(obj, "tool_call_id", &at("tool_call_id"))?;
     if role == Role::Tool && tool_call_id.is_none() {
         return Err(RequestError::param(
-            at("tool_call_id"),
+            at("tool_call_id").to_string(),
             "a tool message must have a string 'tool_call_id'",
         ));
     }
@@ -73,22 +92,23 @@ fn message(i: usize, v: &Value) -> Result<Message, RequestError> {
 fn message_tool_calls(
     role: Role,
     v: Option<&Value>,
-    param: &str,
+    param: &At<'_>,
 ) -> Result<Vec<ToolCall>, RequestError> {
     match (role, v) {
         (Role::Assistant, Some(Value::Array(calls))) => tool_calls(calls, param),
         (_, None | Some(Value::Null)) => Ok(Vec::new()),
-        (Role::Assistant, Some(_)) => {
-            Err(RequestError::param(param, "'tool_calls' must be an array"))
-        }
+        (Role::Assistant, Some(_)) => Err(RequestError::param(
+            param.to_string(),
+            "'tool_calls' must be an array",
+        )),
         (_, Some(_)) => Err(RequestError::param(
-            param,
+            param.to_string(),
             "only assistant messages can have 'tool_calls'",
         )),
     }
 }
 
-fn role(obj: &Map<String, Value>, param: &str) -> Result<Role, RequestError> {
+fn role(obj: &Map<String, Value>, param: &At<'_>) -> Result<Role, RequestError> {
     match obj.get("role").and_then(Value::as_str) {
         Some("system") => Ok(Role::System),
         Some("developer") => Ok(Role::Developer),
@@ -96,13 +116,13 @@ fn role(obj: &Map<String, Value>, param: &str) -> Result<Role, RequestError> {
         Some("assistant") => Ok(Role::Assistant),
         Some("tool") => Ok(Role::Tool),
         Some(other) => Err(RequestError::param(
-            param,
+            param.to_string(),
             format!(
                 "'{other}' is not a valid role: use system, developer, user, assistant or tool"
             ),
         )),
         None => Err(RequestError::param(
-            param,
+            param.to_string(),
             "every message needs a string 'role'",
         )),
     }
@@ -111,19 +131,19 @@ fn role(obj: &Map<String, Value>, param: &str) -> Result<Role, RequestError> {
 fn str_field(
     obj: &Map<String, Value>,
     key: &str,
-    param: &str,
+    param: &At<'_>,
 ) -> Result<Option<String>, RequestError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(RequestError::param(
-            param,
+            param.to_string(),
             format!("'{key}' must be a string"),
         )),
     }
 }
 
-fn content(v: Option<&Value>, param: &str) -> Result<Option<Content>, RequestError> {
+fn content(v: Option<&Value>, param: &At<'_>) -> Result<Option<Content>, RequestError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(Content::Text(s.clone()))),
@@ -131,25 +151,28 @@ fn content(v: Option<&Value>, param: &str) -> Result<Option<Content>, RequestErr
             let parts: Result<Vec<ContentPart>, RequestError> = parts
                 .iter()
                 .enumerate()
-                .map(|(j, p)| part(p, &format!("{param}[{j}]")))
+                .map(|(j, p)| part(p, &At::Index(param, j)))
                 .collect();
             Ok(Some(Content::Parts(parts?)))
         }
         Some(_) => Err(RequestError::param(
-            param,
+            param.to_string(),
             "'content' must be a string or an array of content parts",
         )),
     }
 }
 
-fn part(v: &Value, param: &str) -> Result<ContentPart, RequestError> {
+fn part(v: &Value, param: &At<'_>) -> Result<ContentPart, RequestError> {
     let kind = v.get("type").and_then(Value::as_str);
     let text = |key: &str| {
         v.get(key)
             .and_then(Value::as_str)
             .map(|t| ContentPart::Text(t.to_string()))
             .ok_or_else(|| {
-                RequestError::param(param, format!("a '{key}' part needs a string '{key}'"))
+                RequestError::param(
+                    param.to_string(),
+                    format!("a '{key}' part needs a string '{key}'"),
+                )
             })
     };
     match kind {
@@ -161,7 +184,10 @@ fn part(v: &Value, param: &str) -> Result<ContentPart, RequestError> {
                 .or_else(|| v.get("image_url").filter(|u| u.is_string()))
                 .and_then(Value::as_str)
                 .ok_or_else(|| {
-                    RequestError::param(param, "an image_url part needs 'image_url.url'")
+                    RequestError::param(
+                        param.to_string(),
+                        "an image_url part needs 'image_url.url'",
+                    )
                 })?;
             let detail = v
                 .pointer("/image_url/detail")
@@ -173,26 +199,26 @@ fn part(v: &Value, param: &str) -> Result<ContentPart, RequestError> {
             })
         }
         Some(other) => Err(RequestError::param(
-            param,
+            param.to_string(),
             format!("content part type '{other}' is not supported"),
         )),
         None => Err(RequestError::param(
-            param,
+            param.to_string(),
             "every content part needs a string 'type'",
         )),
     }
 }
 
-fn tool_calls(calls: &[Value], param: &str) -> Result<Vec<ToolCall>, RequestError> {
+fn tool_calls(calls: &[Value], param: &At<'_>) -> Result<Vec<ToolCall>, RequestError> {
     calls
         .iter()
         .enumerate()
         .map(|(k, c)| {
-            let at = format!("{param}[{k}]");
+            let at = At::Index(param, k);
             let get = |ptr: &str| c.pointer(ptr).and_then(Value::as_str);
             let (Some(id), Some(name)) = (get("/id"), get("/function/name")) else {
                 return Err(RequestError::param(
-                    at,
+                    at.to_string(),
                     "a tool call needs a string 'id' and 'function.name'",
                 ));
             };

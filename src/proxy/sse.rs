@@ -37,11 +37,26 @@ impl SseParser {
 
     /// Feed the next bytes; returns the events they completed.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
-        self.buf.extend_from_slice(bytes);
         let mut events = Vec::new();
+        if self.buf.is_empty() {
+            // The usual case: whole events arrive together and are read in place;
+            // only an unfinished last line is kept for the next read.
+            let used = self.lines(bytes, &mut events);
+            self.buf.extend_from_slice(&bytes[used..]);
+        } else {
+            self.buf.extend_from_slice(bytes);
+            // The buffer is lent out while its lines are read, so no line is copied.
+            let buf = std::mem::take(&mut self.buf);
+            let used = self.lines(&buf, &mut events);
+            self.buf = buf;
+            self.buf.drain(..used);
+        }
+        events
+    }
+
+    /// Reads the complete lines of `buf` into `events`; returns the bytes consumed.
+    fn lines(&mut self, buf: &[u8], events: &mut Vec<SseEvent>) -> usize {
         let mut start = 0;
-        // The buffer is lent out while its lines are read, so no line is copied.
-        let buf = std::mem::take(&mut self.buf);
         while let Some((end, next)) = line_end(&buf[start..]) {
             let bytes = &buf[start..start + end];
             // Valid UTF-8 (the norm) is borrowed as is; only a broken line pays for
@@ -55,9 +70,7 @@ impl SseParser {
                 events.push(ev);
             }
         }
-        self.buf = buf;
-        self.buf.drain(..start);
-        events
+        start
     }
 
     /// The body ended: dispatch what a lenient reader can still make of the tail
@@ -120,7 +133,7 @@ impl SseParser {
 /// Where the first line of `buf` ends: (line length, bytes to consume incl. the line end).
 /// A CR at the very end waits for more input, since an LF may follow.
 fn line_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let pos = buf.iter().position(|b| *b == b'\n' || *b == b'\r')?;
+    let pos = memchr::memchr2(b'\n', b'\r', buf)?;
     if buf[pos] == b'\n' {
         return Some((pos, pos + 1));
     }
@@ -178,6 +191,27 @@ mod tests {
             out.extend(p.feed(&[*b]));
         }
         assert_eq!(out, vec![ev(None, "{\"x\":1}"), ev(None, "{\"x\":2}")]);
+    }
+
+    #[test]
+    fn any_split_of_the_input_gives_the_same_events() {
+        let input =
+            "data: 你好\n\nevent: e\r\ndata: {\"x\":\"é\"}\r\n\r\ndata: a\rdata: b\n\n".as_bytes();
+        let whole = SseParser::new().feed(input);
+        assert_eq!(whole.len(), 3);
+        for cut in 0..=input.len() {
+            let mut p = SseParser::new();
+            let mut out = p.feed(&input[..cut]);
+            out.extend(p.feed(&input[cut..]));
+            out.extend(p.finish());
+            assert_eq!(out, whole, "split at byte {cut}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_dropped() {
+        let out = SseParser::new().feed(b"data: a\xffb\n\n");
+        assert_eq!(out, vec![ev(None, "a\u{fffd}b")]);
     }
 
     #[test]
