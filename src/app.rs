@@ -176,7 +176,8 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
     let server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
-            .app_data(web::Data::new(upstream_client()))
+            .app_data(web::Data::new(crate::proxy::Client::new()))
+            .app_data(web::Data::new(page_client()))
             .app_data(json_config(body_limit))
             .app_data(form_config())
             .app_data(query_config())
@@ -190,9 +191,9 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
     Ok(server)
 }
 
-/// One HTTP client per worker: pooled keep-alive connections to the providers, no
-/// global timeout (each deployment sets its own per request).
-fn upstream_client() -> awc::Client {
+/// The general HTTP client of the admin pages (the key debugger calls the gateway's own
+/// endpoint with it); provider calls use `proxy::Client`.
+fn page_client() -> awc::Client {
     let connector = awc::Connector::new()
         .limit(0)
         .conn_keep_alive(std::time::Duration::from_secs(90))

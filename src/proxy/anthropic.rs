@@ -5,7 +5,7 @@
 //! merged, and `max_tokens` is always sent. Streams translate Anthropic's typed events
 //! (running tool index, cumulative output tokens) into OpenAI chunks.
 
-use awc::Client;
+use super::client::Client;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use awc::Client;
+use super::client::Client;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 

@@ -76,7 +76,7 @@ async fn chat_completions(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    http: web::Data<awc::Client>,
+    http: web::Data<super::Client>,
 ) -> HttpResponse {
     let request_id = tokens::request_id(Utc::now().timestamp_millis());
     let mut ticket = Ticket::open(state.clone(), request_id.clone());
@@ -188,7 +188,7 @@ async fn proceed(
     req: &HttpRequest,
     body: &[u8],
     state: &web::Data<AppState>,
-    http: &awc::Client,
+    http: &super::Client,
     ticket: &mut Ticket,
 ) -> Result<Called, AppError> {
     let caller = authenticate(state, req)?;
@@ -267,7 +267,7 @@ fn check_content_type(req: &HttpRequest, body: &[u8]) -> Result<(), AppError> {
 }
 
 async fn call_upstream(
-    http: &awc::Client,
+    http: &super::Client,
     group: &super::router::ModelGroup,
     chat: ChatRequest,
     ticket: &mut Ticket,

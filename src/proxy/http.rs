@@ -1,4 +1,4 @@
-//! Plumbing shared by the adapters: sending one JSON POST with awc, turning error
+//! Plumbing shared by the adapters: sending one JSON POST (see `client.rs`), turning error
 //! statuses into `UpstreamError` (key-free), reading a JSON body, and driving a
 //! streamed body through the SSE parser into a provider's per-stream translator.
 //!
@@ -8,14 +8,13 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use awc::error::{PayloadError, SendRequestError};
-use awc::Client;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::client::{Client, ClientError};
 use super::sse::{SseEvent, SseParser};
 use super::types::ChatChunk;
 use super::{ChunkStream, Upstream, UpstreamError, UpstreamErrorKind};
@@ -39,7 +38,7 @@ pub(crate) struct ErrorDetail {
 /// A provider's error-body reader.
 pub(crate) type ErrorParser = fn(u16, &[u8]) -> ErrorDetail;
 
-type Body = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
+type Body = Pin<Box<dyn Stream<Item = Result<Bytes, ClientError>>>>;
 
 /// A successful (2xx) upstream response whose body is still to be read.
 pub(crate) struct Response {
@@ -65,15 +64,15 @@ pub(crate) async fn post(
     body: &impl Serialize,
     on_error: ErrorParser,
 ) -> Result<Response, UpstreamError> {
-    let mut req = http.post(url).timeout(up.timeout);
-    for (name, value) in headers {
-        req = req.insert_header((*name, *value));
-    }
-    let resp = req.send_json(body).await.map_err(send_error)?;
-    let status = resp.status().as_u16();
-    let retry_after = retry_after_header(resp.headers());
+    let json = serde_json::to_vec(body)
+        .map_err(|e| UpstreamError::Protocol(format!("could not encode the request: {e}")))?;
+    let resp = http
+        .post_json(url, headers, &json, up.timeout)
+        .await
+        .map_err(send_error)?;
+    let (status, retry_after) = (resp.status, resp.retry_after);
     let mut out = Response {
-        body: Box::pin(resp),
+        body: Box::pin(resp.body()),
         timeout: up.timeout,
         key: up.api_key.clone(),
     };
@@ -143,7 +142,7 @@ struct Driver<T> {
 
 fn event_stream<S, T>(body: S, translator: T, idle: Duration, key: Option<String>) -> ChunkStream
 where
-    S: Stream<Item = Result<Bytes, PayloadError>> + 'static,
+    S: Stream<Item = Result<Bytes, ClientError>> + 'static,
     T: EventTranslator + 'static,
 {
     let driver = Driver {
@@ -264,21 +263,13 @@ fn scrub(e: UpstreamError, key: Option<&str>) -> UpstreamError {
     }
 }
 
-fn send_error(e: SendRequestError) -> UpstreamError {
+fn send_error(e: ClientError) -> UpstreamError {
     match e {
-        SendRequestError::Timeout => UpstreamError::Timeout,
-        SendRequestError::Response(p) => UpstreamError::Protocol(p.to_string()),
-        other => UpstreamError::Connect(other.to_string()),
+        ClientError::Timeout => UpstreamError::Timeout,
+        ClientError::Protocol(m) => UpstreamError::Protocol(m),
+        ClientError::Connect(m) => UpstreamError::Connect(m),
+        ClientError::Url(_) => UpstreamError::Connect(e.to_string()),
     }
-}
-
-/// `retry-after-ms` (milliseconds) wins over `retry-after` (seconds).
-fn retry_after_header(headers: &awc::http::header::HeaderMap) -> Option<Duration> {
-    let num = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
-    let ms = num("retry-after-ms").map(|ms| ms / 1000.0);
-    ms.or_else(|| num("retry-after"))
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
 }
 
 /// Decode one event's JSON data.
@@ -347,7 +338,7 @@ mod tests {
     }
 
     async fn run(parts: &[&'static str]) -> Vec<Result<String, String>> {
-        let parts: Vec<Result<Bytes, PayloadError>> = parts
+        let parts: Vec<Result<Bytes, ClientError>> = parts
             .iter()
             .map(|p| Ok(Bytes::from_static(p.as_bytes())))
             .collect();
@@ -386,21 +377,6 @@ mod tests {
         let out = run(&["data: BOOM sk-secret-key\n\n"]).await;
         let err = out[0].clone().expect_err("error");
         assert!(!err.contains("sk-secret-key"), "{err}");
-    }
-
-    #[test]
-    fn retry_after_headers_are_read() {
-        let mut h = awc::http::header::HeaderMap::new();
-        h.insert(
-            "retry-after".parse().expect("name"),
-            "7".parse().expect("value"),
-        );
-        assert_eq!(retry_after_header(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            "retry-after-ms".parse().expect("name"),
-            "1500".parse().expect("value"),
-        );
-        assert_eq!(retry_after_header(&h), Some(Duration::from_millis(1500)));
     }
 
     #[test]

@@ -166,7 +166,7 @@ async fn openai_complete_sends_bearer_auth_and_reads_the_answer() {
         "usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":0}}});
     let fake = fake(Reply::Json(200, vec![], body.to_string())).await;
     let up = upstream(ProviderKind::OpenAi, format!("{}/v1", fake.url), "gpt-4o");
-    let resp = complete(&awc::Client::default(), &up, &rich_request())
+    let resp = complete(&super::Client::new(), &up, &rich_request())
         .await
         .expect("answer");
     assert_eq!(resp.choices[0].message.content.as_deref(), Some("Hi!"));
@@ -201,7 +201,7 @@ async fn anthropic_stream_translates_chunks_before_the_body_ends() {
         fake.url.clone(),
         "claude-3-5-sonnet-20241022",
     );
-    let mut chunks = stream(&awc::Client::default(), &up, &rich_request())
+    let mut chunks = stream(&super::Client::new(), &up, &rich_request())
         .await
         .expect("stream");
     let role = chunks.next().await.expect("item").expect("chunk");
@@ -237,7 +237,7 @@ const GEMINI_TAIL: &str = "data: {\"candidates\": [{\"content\": {\"parts\": [{\
 async fn gemini_stream_uses_alt_sse_and_the_key_header() {
     let fake = fake(Reply::Sse(GEMINI_HEAD, GEMINI_TAIL)).await;
     let up = upstream(ProviderKind::Gemini, fake.url.clone(), "gemini-1.5-flash");
-    let mut chunks = stream(&awc::Client::default(), &up, &rich_request())
+    let mut chunks = stream(&super::Client::new(), &up, &rich_request())
         .await
         .expect("stream");
     let _role = chunks.next().await.expect("item").expect("chunk");
@@ -266,7 +266,7 @@ async fn a_stalled_stream_ends_with_a_timeout_after_its_chunks() {
     let fake = fake(Reply::Sse(GEMINI_HEAD, GEMINI_TAIL)).await;
     let mut up = upstream(ProviderKind::Gemini, fake.url.clone(), "gemini-1.5-flash");
     up.timeout = Duration::from_millis(300);
-    let items: Vec<_> = stream(&awc::Client::default(), &up, &rich_request())
+    let items: Vec<_> = stream(&super::Client::new(), &up, &rich_request())
         .await
         .expect("stream")
         .collect()
@@ -284,7 +284,7 @@ async fn a_rate_limited_answer_is_retryable_with_its_retry_after() {
         format!("{}/v1", fake.url),
         "mistral-large-latest",
     );
-    let err = complete(&awc::Client::default(), &up, &rich_request())
+    let err = complete(&super::Client::new(), &up, &rich_request())
         .await
         .expect_err("429");
     assert!(matches!(
@@ -309,7 +309,7 @@ async fn a_rejected_key_is_reported_without_echoing_it() {
         "param": null, "code": "invalid_api_key"}});
     let fake = fake(Reply::Json(401, vec![], body.to_string())).await;
     let up = upstream(ProviderKind::OpenAi, format!("{}/v1", fake.url), "gpt-4o");
-    let err = complete(&awc::Client::default(), &up, &rich_request())
+    let err = complete(&super::Client::new(), &up, &rich_request())
         .await
         .expect_err("401");
     assert!(matches!(
@@ -333,7 +333,7 @@ async fn a_missing_key_makes_no_call() {
         "claude-3-5-sonnet-20241022",
     );
     up.api_key = None;
-    let err = complete(&awc::Client::default(), &up, &rich_request())
+    let err = complete(&super::Client::new(), &up, &rich_request())
         .await
         .expect_err("no key");
     assert!(matches!(err, UpstreamError::MissingKey));
@@ -345,7 +345,7 @@ async fn no_answer_in_time_is_a_timeout_and_no_listener_a_connect_error() {
     let fake = fake(Reply::Hang).await;
     let mut up = upstream(ProviderKind::OpenAi, format!("{}/v1", fake.url), "gpt-4o");
     up.timeout = Duration::from_millis(300);
-    let err = complete(&awc::Client::default(), &up, &rich_request())
+    let err = complete(&super::Client::new(), &up, &rich_request())
         .await
         .expect_err("timeout");
     assert!(matches!(err, UpstreamError::Timeout));
@@ -354,7 +354,7 @@ async fn no_answer_in_time_is_a_timeout_and_no_listener_a_connect_error() {
         .local_addr()
         .expect("addr");
     up.api_base = format!("http://{closed}/v1");
-    let err = complete(&awc::Client::default(), &up, &rich_request())
+    let err = complete(&super::Client::new(), &up, &rich_request())
         .await
         .expect_err("refused");
     assert!(

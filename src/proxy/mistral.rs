@@ -7,7 +7,7 @@
 //! the same Mistral id, and Mistral's own ids pass through unchanged both ways.
 //! Responses and chunks are OpenAI-shaped and read by `openai.rs`.
 
-use awc::Client;
+use super::client::Client;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 

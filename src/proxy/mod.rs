@@ -7,6 +7,7 @@
 //! `UpstreamError::is_retryable` to decide on fail-over.
 
 pub mod anthropic;
+pub mod client;
 pub mod gemini;
 pub mod handler;
 mod http;
@@ -28,12 +29,12 @@ pub mod types;
 use std::pin::Pin;
 use std::time::Duration;
 
-use awc::Client;
+pub use client::Client;
 use serde::{Deserialize, Serialize};
 
 pub use types::{ChatChunk, ChatRequest, ChatResponse, RequestError, Usage};
 
-/// A stream of translated chunks. Not `Send`: awc is single-threaded.
+/// A stream of translated chunks. Not `Send`: the provider client is per worker thread.
 pub type ChunkStream = Pin<Box<dyn futures_util::Stream<Item = Result<ChatChunk, UpstreamError>>>>;
 
 /// The wire format a deployment speaks.
@@ -178,7 +179,7 @@ impl UpstreamError {
 }
 
 /// One provider adapter. `pub(crate)` keeps the `async_fn_in_trait` lint quiet;
-/// the futures are not `Send` (awc).
+/// the futures are not `Send` (the provider client is per worker thread).
 pub(crate) trait Provider {
     /// One non-streamed completion.
     async fn complete(

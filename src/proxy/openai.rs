@@ -5,7 +5,7 @@
 //! (`stream_options.include_usage`). `openai_compatible` is lenient: no key means no
 //! `Authorization` header, and missing usage is estimated instead of refused.
 
-use awc::Client;
+use super::client::Client;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 

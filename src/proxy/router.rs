@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use awc::Client;
+use super::client::Client;
 
 use super::limits::Window;
 use super::{ChatRequest, ChatResponse, ChunkStream, Upstream, UpstreamError};
