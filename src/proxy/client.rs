@@ -518,7 +518,10 @@ impl Body {
     async fn next_chunk(&mut self) -> Option<Result<Bytes, ClientError>> {
         let result = self.read().await;
         match result {
-            Ok(Some(bytes)) => Some(Ok(bytes)),
+            Ok(Some(bytes)) => {
+                self.release_if_complete();
+                Some(Ok(bytes))
+            }
             Ok(None) => {
                 self.finish();
                 None
@@ -527,6 +530,23 @@ impl Body {
                 self.conn = None;
                 Some(Err(e))
             }
+        }
+    }
+
+    /// Consumers often stop at a terminator inside the body (an SSE `[DONE]`) and never
+    /// ask for the end: once the last byte has been handed out (and, when chunked, the
+    /// final chunk is already buffered), the connection is released right away.
+    fn release_if_complete(&mut self) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let complete = match &mut self.framing {
+            Framing::Length(left) => *left == 0,
+            Framing::UntilClose => false,
+            Framing::Chunked(state) => advance_buffered(state, &mut conn.buf),
+        };
+        if complete {
+            self.finish();
         }
     }
 
@@ -632,6 +652,35 @@ impl Body {
                 },
             }
         }
+    }
+}
+
+/// Moves a chunked body over the framing already buffered (chunk ends, the last chunk,
+/// trailers) without reading; true when its end has been reached. A malformed line is
+/// left in place for the next read to report.
+fn advance_buffered(state: &mut Chunked, buf: &mut BytesMut) -> bool {
+    loop {
+        let Some(end) = memchr::memchr(b'\n', buf) else {
+            return false;
+        };
+        let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+        let next = match state {
+            Chunked::Data(_) => return false,
+            Chunked::DataEnd if line.is_empty() => Chunked::Size,
+            Chunked::Size => match chunk_size(line) {
+                Ok(0) => Chunked::Trailers,
+                Ok(n) => Chunked::Data(n),
+                Err(_) => return false,
+            },
+            Chunked::Trailers if line.is_empty() => {
+                buf.advance(end + 1);
+                return true;
+            }
+            Chunked::Trailers => Chunked::Trailers,
+            Chunked::DataEnd => return false,
+        };
+        buf.advance(end + 1);
+        *state = next;
     }
 }
 

@@ -306,3 +306,26 @@ async fn no_head_in_time_is_a_timeout_and_no_listener_a_connect_error() {
         .err();
     assert!(matches!(err, Some(ClientError::Connect(_))), "{err:?}");
 }
+
+/// Stream consumers (the SSE driver) stop at the provider's terminator event and never
+/// poll the body for its end; the connection must still go back to the pool.
+#[actix_web::test]
+async fn a_body_read_to_its_last_byte_frees_the_connection_without_polling_its_end() {
+    let server = serve(vec![
+        answer(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ndone"),
+        answer(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\ndone\r\n0\r\n\r\n"),
+        answer(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
+    ])
+    .await;
+    let client = Client::new();
+    for _ in 0..2 {
+        let resp = client
+            .post_json(&server.url, &[], b"{}", Duration::from_secs(5))
+            .await
+            .expect("head");
+        let mut body = std::pin::pin!(resp.body());
+        assert_eq!(body.next().await, Some(Ok(Bytes::from_static(b"done"))));
+    }
+    assert_eq!(post(&client, &server.url).await, Ok((200, b"ok".to_vec())));
+    assert_eq!(*server.connections.borrow(), 1);
+}
