@@ -19,6 +19,7 @@ pub mod mistral;
 pub mod openai;
 pub mod relay;
 mod request;
+mod request_fast;
 pub mod router;
 pub mod sse;
 #[cfg(test)]

@@ -12,6 +12,14 @@ use super::types::{ChatRequest, RequestError, Tool, ToolChoice};
 impl ChatRequest {
     /// Parse and validate an OpenAI Chat Completions request body.
     pub fn parse(body: &[u8]) -> Result<ChatRequest, RequestError> {
+        if let Some(simple) = super::request_fast::parse_simple(body) {
+            return Ok(simple);
+        }
+        ChatRequest::parse_full(body)
+    }
+
+    /// The full parser: every field, every shape, a precise error for what is wrong.
+    fn parse_full(body: &[u8]) -> Result<ChatRequest, RequestError> {
         let value: Value = serde_json::from_slice(body).map_err(|e| RequestError {
             message: format!("We could not parse the JSON body of your request: {e}"),
             param: None,
@@ -306,6 +314,53 @@ fn tool_choice(obj: &Map<String, Value>) -> Result<Option<ToolChoice>, RequestEr
 mod tests {
     use super::*;
     use crate::proxy::types::{Content, Role};
+
+    /// The fast path answers only where the full parser would give the same request,
+    /// and steps aside for everything else (so errors always come from the full parser).
+    #[test]
+    fn the_fast_path_agrees_with_the_full_parser_or_steps_aside() {
+        let simple = [
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"developer","content":""},{"role":"user","content":"你好 \"q\""},{"role":"assistant","content":"ok"}],"stream":true,"max_tokens":64,"temperature":0,"top_p":1}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":10,"max_completion_tokens":20,"temperature":2.0,"stream":null}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":null,"top_p":0.5}"#,
+        ];
+        for body in simple {
+            let fast = super::super::request_fast::parse_simple(body.as_bytes());
+            assert_eq!(
+                fast,
+                ChatRequest::parse_full(body.as_bytes()).ok(),
+                "{body}"
+            );
+            assert!(fast.is_some(), "{body}");
+        }
+        let other = [
+            r#"{"model":"","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"m","messages":[]}"#,
+            r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#,
+            r#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":null}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi","name":"ann"}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":0}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1.5}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":0,"max_tokens":5}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":2.5}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"top_p":-0.1}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":"yes"}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}"#,
+            r#"{"model":"m","model":"n","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]} trailing"#,
+            r#"[1]"#,
+        ];
+        for body in other {
+            assert_eq!(
+                super::super::request_fast::parse_simple(body.as_bytes()),
+                None,
+                "{body}"
+            );
+        }
+    }
 
     fn err(body: &str) -> RequestError {
         ChatRequest::parse(body.as_bytes()).expect_err("should be refused")
