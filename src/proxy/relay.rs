@@ -5,10 +5,10 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 
-use super::sse::{encode_data, encode_serialized};
+use super::sse::encode_data;
 use super::ticket::{Outcome, Ticket};
 use super::{ChatChunk, ChunkStream, UpstreamError, Usage};
 
@@ -114,7 +114,7 @@ impl Stream for Relay {
     /// several events in one read costs one write to the client, not one per event,
     /// while a slow provider's events still go out the moment each arrives.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         while !self.done && out.len() < MAX_FRAME {
             match self.inner.as_mut().poll_next(cx) {
                 Poll::Pending => break,
@@ -123,7 +123,7 @@ impl Stream for Relay {
                     if chunk.is_usage_only() && !self.include_usage {
                         continue;
                     }
-                    out.extend_from_slice(&encode_serialized(&chunk.to_openai(self.include_usage)));
+                    chunk.write_openai_sse(self.include_usage, &mut out);
                 }
                 Poll::Ready(Some(Err(e))) => {
                     self.done = true;
@@ -143,7 +143,7 @@ impl Stream for Relay {
             }
         }
         if !out.is_empty() {
-            Poll::Ready(Some(Ok(out.freeze())))
+            Poll::Ready(Some(Ok(Bytes::from(out))))
         } else if self.done {
             Poll::Ready(None)
         } else {
