@@ -129,7 +129,8 @@ fn encode_request(target: &Target<'_>, headers: &[(&str, &str)], body: &[u8]) ->
     out.extend_from_slice(target.authority.as_bytes());
     out.extend_from_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
     out.extend_from_slice(body.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\nuser-agent: tollgate\r\n");
+    // Without `accept-encoding` a server may compress; this client reads bodies as is.
+    out.extend_from_slice(b"\r\naccept-encoding: identity\r\nuser-agent: tollgate\r\n");
     for (name, value) in headers {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");

@@ -169,6 +169,7 @@ async fn the_request_is_one_json_post_and_keep_alive_reuses_the_connection() {
     )));
     assert!(first.contains("content-type: application/json\r\ncontent-length: 7\r\n"));
     assert!(first.contains("authorization: Bearer k\r\n"));
+    assert!(first.contains("accept-encoding: identity\r\n"));
     assert!(first.ends_with("\r\n\r\n{\"a\":1}"));
 }
 

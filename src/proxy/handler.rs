@@ -144,17 +144,17 @@ fn with_headers(
     remaining: Option<Nanos>,
 ) -> HttpResponse {
     let h = resp.headers_mut();
-    let mut put = |name: &'static str, value: String| {
-        if let Ok(v) = header::HeaderValue::from_str(&value) {
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = header::HeaderValue::from_str(value) {
             h.insert(header::HeaderName::from_static(name), v);
         }
     };
-    put("x-request-id", request_id.to_string());
+    put("x-request-id", request_id);
     if let Some(c) = cost {
-        put("x-tollgate-cost", c.format_usd(9));
+        put("x-tollgate-cost", &c.format_usd(9));
     }
     if let Some(r) = remaining {
-        put("x-tollgate-key-remaining", r.format_usd(6));
+        put("x-tollgate-key-remaining", &r.format_usd(6));
     }
     resp
 }

@@ -126,13 +126,14 @@ impl Ticket {
         let (provider, deployment) = self.deployment.map_or(("", -1), |(p, d)| (p, d as i64));
         let caller = self.caller.as_ref();
         let record = LogRecord {
-            request_id: self.request_id.clone(),
+            // A ticket settles once (`finished`), so its strings move into the record.
+            request_id: std::mem::take(&mut self.request_id),
             start_ms: self.start_ms,
             end_ms: now.timestamp_millis(),
             key_id: caller.map_or(0, |c| c.key.id),
             user_id: caller.and_then(|c| c.key.user_id).unwrap_or(0),
             team_id: caller.and_then(|c| c.key.team_id).unwrap_or(0),
-            model: self.model.clone(),
+            model: std::mem::take(&mut self.model),
             provider: provider.to_string(),
             deployment,
             success: (200..300).contains(&outcome.http_status),
