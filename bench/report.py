@@ -79,7 +79,7 @@ def main():
                             checks.append((f"c=1 overhead p99 {fmt} stream={stream}", f"{d99} µs", "≤ 500 µs", d99 <= 500))
                     if target == "tollgate" and nginx:
                         pct = 100 * rate(cell) / rate(nginx)
-                        share = f"{pct:.0f}%"
+                        share = f"{pct:.1f}%"
                         if c == 64:
                             checks.append((f"c=64 throughput {fmt} stream={stream}", share, "≥ 50% of nginx proxy", pct >= 50))
                     errors = cell["status_errors"] + cell["socket_errors"]
