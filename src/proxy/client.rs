@@ -88,7 +88,9 @@ fn parse_url(url: &str) -> Result<Target<'_>, ClientError> {
         Some('/') => tail.to_string(),
         Some(_) => format!("/{tail}"),
     };
-    if authority.is_empty() || authority.contains('@') {
+    // Nothing that could end the request line early or smuggle a header.
+    let clean = |t: &str| !t.bytes().any(|b| b <= b' ' || b == 0x7f);
+    if authority.is_empty() || authority.contains('@') || !clean(authority) || !clean(&path) {
         return Err(bad());
     }
     let default_port = if tls { 443 } else { 80 };
@@ -118,6 +120,18 @@ fn parse_url(url: &str) -> Result<Target<'_>, ClientError> {
         authority,
         path,
     })
+}
+
+/// A header that cannot break the request's framing: a token name, a value without
+/// control characters (a key pasted with its line break, say).
+fn header_ok(name: &str, value: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b == b'\t' || (b >= b' ' && b != 0x7f))
 }
 
 /// The request bytes: head and JSON body in one buffer, so one write sends it.
@@ -246,6 +260,11 @@ impl Client {
         timeout: Duration,
     ) -> Result<Response, ClientError> {
         let target = parse_url(url)?;
+        if let Some((name, _)) = headers.iter().find(|(n, v)| !header_ok(n, v)) {
+            return Err(ClientError::Connect(format!(
+                "the `{name}` header has a value that cannot be sent (line break or control character)"
+            )));
+        }
         let request = encode_request(&target, headers, body);
         let origin = target.origin;
         tokio::time::timeout(timeout, self.exchange(origin, &request))

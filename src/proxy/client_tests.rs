@@ -142,6 +142,9 @@ fn urls_are_split_into_origin_authority_and_path() {
         "http://user@host/",
         "http://h:99999/",
         "localhost/v1",
+        "http://h/a b",
+        "http://h/a\r\nx-injected: 1",
+        "http://h\n/",
     ] {
         assert!(parse_url(bad).is_err(), "{bad}");
     }
@@ -329,4 +332,27 @@ async fn a_body_read_to_its_last_byte_frees_the_connection_without_polling_its_e
     }
     assert_eq!(post(&client, &server.url).await, Ok((200, b"ok".to_vec())));
     assert_eq!(*server.connections.borrow(), 1);
+}
+
+#[actix_web::test]
+async fn a_header_value_with_a_line_break_is_refused_before_anything_is_sent() {
+    let server = serve(vec![answer(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+    )])
+    .await;
+    let err = Client::new()
+        .post_json(
+            &server.url,
+            &[("authorization", "Bearer sk-abc\r\nx-evil: 1")],
+            b"{}",
+            Duration::from_secs(5),
+        )
+        .await
+        .err();
+    assert!(
+        matches!(err, Some(ClientError::Connect(ref m)) if m.contains("authorization")),
+        "{err:?}"
+    );
+    assert!(!format!("{err:?}").contains("sk-abc"));
+    assert_eq!(*server.connections.borrow(), 0);
 }

@@ -69,7 +69,7 @@ pub(crate) async fn post(
     let resp = http
         .post_json(url, headers, &json, up.timeout)
         .await
-        .map_err(send_error)?;
+        .map_err(|e| scrub(send_error(e), up.api_key.as_deref()))?;
     let (status, retry_after) = (resp.status, resp.retry_after);
     let mut out = Response {
         body: Box::pin(resp.body()),
