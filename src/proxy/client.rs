@@ -281,8 +281,10 @@ impl Client {
             match send(conn, request).await {
                 Ok((conn, head)) => return Ok(self.response(origin, conn, head)),
                 Err(Attempt::Stale) if reused => continue,
+                // A fresh connection closed unanswered: the provider is going away or
+                // refusing work, which is a failover case like a refused connection.
                 Err(Attempt::Stale) => {
-                    return Err(ClientError::Protocol(
+                    return Err(ClientError::Connect(
                         "the provider closed the connection without answering".into(),
                     ))
                 }

@@ -356,3 +356,14 @@ async fn a_header_value_with_a_line_break_is_refused_before_anything_is_sent() {
     assert!(!format!("{err:?}").contains("sk-abc"));
     assert_eq!(*server.connections.borrow(), 0);
 }
+
+#[actix_web::test]
+async fn a_fresh_connection_closed_unanswered_is_a_connect_error_so_it_fails_over() {
+    let server = serve(vec![Canned {
+        parts: vec![],
+        then_close: true,
+    }])
+    .await;
+    let err = post(&Client::new(), &server.url).await.expect_err("closed");
+    assert!(matches!(err, ClientError::Connect(_)), "{err:?}");
+}
