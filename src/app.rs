@@ -144,8 +144,8 @@ impl App {
     }
 }
 
-/// Selects rustls' crypto provider once per process (awc needs one before any client
-/// is built). Installing twice is harmless, so the error is ignored.
+/// Selects rustls' crypto provider (ring) once per process, before the provider client
+/// builds its TLS configuration. Installing twice is harmless, so the error is ignored.
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
