@@ -1,4 +1,4 @@
-//! Plumbing shared by the adapters: sending one JSON POST (see `client.rs`), turning error
+//! Plumbing shared by the adapters: sending one JSON POST (see `client/`), turning error
 //! statuses into `UpstreamError` (key-free), reading a JSON body, and driving a
 //! streamed body through the SSE parser into a provider's per-stream translator.
 //!

@@ -366,6 +366,7 @@ impl RequestError {
     }
 }
 
+mod chunk_sse;
 mod render;
 
 #[cfg(test)]

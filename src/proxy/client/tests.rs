@@ -25,6 +25,14 @@ fn answer(bytes: &'static [u8]) -> Canned {
     }
 }
 
+/// Reads the request and answers nothing (then hangs, or closes).
+fn silent(then_close: bool) -> Canned {
+    Canned {
+        parts: vec![],
+        then_close,
+    }
+}
+
 struct Server {
     url: String,
     connections: Rc<RefCell<usize>>,
@@ -96,6 +104,14 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<String> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// Sends `{}` and returns the response with its body unread.
+async fn head(client: &Client, url: &str) -> Response {
+    client
+        .post_json(url, &[], b"{}", Duration::from_secs(5))
+        .await
+        .expect("head")
 }
 
 async fn post(client: &Client, url: &str) -> Result<(u16, Vec<u8>), ClientError> {
@@ -188,10 +204,7 @@ async fn chunked_bodies_are_decoded_across_reads_with_extensions_and_trailers() 
     }, answer(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")])
     .await;
     let client = Client::new();
-    let resp = client
-        .post_json(&server.url, &[], b"{}", Duration::from_secs(5))
-        .await
-        .expect("head");
+    let resp = head(&client, &server.url).await;
     assert_eq!(resp.retry_after, Some(Duration::from_secs(2)));
     let pieces: Vec<_> = resp.body().collect().await;
     let body: Vec<u8> = pieces
@@ -251,10 +264,7 @@ async fn interim_answers_are_skipped_and_connection_close_is_honoured() {
     ])
     .await;
     let client = Client::new();
-    let resp = client
-        .post_json(&server.url, &[], b"{}", Duration::from_secs(5))
-        .await
-        .expect("head");
+    let resp = head(&client, &server.url).await;
     assert_eq!(
         (resp.status, resp.retry_after),
         (429, Some(Duration::from_millis(1500)))
@@ -285,11 +295,7 @@ async fn broken_framing_and_cut_bodies_are_protocol_errors() {
 
 #[actix_web::test]
 async fn no_head_in_time_is_a_timeout_and_no_listener_a_connect_error() {
-    let server = serve(vec![Canned {
-        parts: vec![],
-        then_close: false,
-    }])
-    .await;
+    let server = serve(vec![silent(false)]).await;
     let err = Client::new()
         .post_json(&server.url, &[], b"{}", Duration::from_millis(200))
         .await
@@ -359,11 +365,7 @@ async fn a_header_value_with_a_line_break_is_refused_before_anything_is_sent() {
 
 #[actix_web::test]
 async fn a_fresh_connection_closed_unanswered_is_a_connect_error_so_it_fails_over() {
-    let server = serve(vec![Canned {
-        parts: vec![],
-        then_close: true,
-    }])
-    .await;
+    let server = serve(vec![silent(true)]).await;
     let err = post(&Client::new(), &server.url).await.expect_err("closed");
     assert!(matches!(err, ClientError::Connect(_)), "{err:?}");
 }
