@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{double_option, money_text, time, usd, ApiActor};
+use super::{double_option, money_patch, money_text, time, usd, ApiActor};
 use crate::app::AppState;
 use crate::domain::keys::{self, Expiry, KeyInput, KeyPatch, KeyView, NewKey};
 use crate::error::AppError;
@@ -137,10 +137,7 @@ async fn update(
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     body.limits.check(&actor.0)?;
-    let max_budget = match body.max_budget {
-        Some(v) => Some(money_text(v.as_ref(), "max_budget")?),
-        None => None,
-    };
+    let max_budget = money_patch(body.max_budget, "max_budget")?;
     let patch = KeyPatch {
         alias: body.key_alias,
         max_budget,

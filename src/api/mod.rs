@@ -104,6 +104,15 @@ pub fn money_text(value: Option<&Value>, field: &str) -> Result<Option<String>, 
     }
 }
 
+/// An update body's money field: absent (`None`, unchanged), or a value or null
+/// (`Some`), read like [`money_text`].
+pub fn money_patch(
+    value: Option<Option<Value>>,
+    field: &str,
+) -> Result<Option<Option<String>>, AppError> {
+    value.map(|v| money_text(v.as_ref(), field)).transpose()
+}
+
 /// Distinguishes "absent" (`None`) from "null" (`Some(None)`) in update bodies.
 pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where

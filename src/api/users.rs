@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{double_option, money_text, time, usd, ApiActor};
+use super::{double_option, money_patch, money_text, time, usd, ApiActor};
 use crate::app::AppState;
 use crate::domain::users::{self, UserInput, UserPatch, UserView};
 use crate::error::AppError;
@@ -110,10 +110,7 @@ async fn update(
     body: web::Json<UpdateBody>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let max_budget = match body.max_budget {
-        Some(v) => Some(money_text(v.as_ref(), "max_budget")?),
-        None => None,
-    };
+    let max_budget = money_patch(body.max_budget, "max_budget")?;
     let patch = UserPatch {
         role: body.user_role,
         team_id: body.team_id,

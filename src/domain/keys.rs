@@ -123,6 +123,28 @@ pub struct NewKey {
 }
 
 /// A new random secret.
+/// What is left of a team's or user's budget after the budgets of its keys and the
+/// period's spend of its keys without one (key `except` left out); `None` without a
+/// budget. Both the team pool and a user's self-service allocation are counted so.
+pub(crate) fn uncommitted_budget(
+    conn: &Connection,
+    config: &Config,
+    owner: store::Owner,
+    budget: Option<Nanos>,
+    budget_duration: Option<&str>,
+    except: Option<i64>,
+) -> Result<Option<Nanos>, DomainError> {
+    let Some(budget) = budget else {
+        return Ok(None);
+    };
+    let period = BudgetPeriod::parse(budget_duration).unwrap_or(BudgetPeriod::Lifetime);
+    let since = period
+        .start(Utc::now(), config.server.utc_offset)
+        .timestamp_millis();
+    let (allocated, spent) = store::committed(conn, owner, since, except)?;
+    Ok(Some(budget.saturating_sub(allocated).saturating_sub(spent)))
+}
+
 pub fn new_secret() -> String {
     format!("sk-{}", random_base62(SECRET_CHARS))
 }

@@ -92,16 +92,14 @@ pub fn remaining(
     team: &TeamRow,
     except: Option<i64>,
 ) -> Result<Option<Nanos>, DomainError> {
-    let Some(budget) = team.max_budget else {
-        return Ok(None);
-    };
-    let period =
-        BudgetPeriod::parse(team.budget_duration.as_deref()).unwrap_or(BudgetPeriod::Lifetime);
-    let since = period
-        .start(Utc::now(), config.server.utc_offset)
-        .timestamp_millis();
-    let (allocated, spent) = crate::db::keys::committed(conn, Owner::Team(team.id), since, except)?;
-    Ok(Some(budget.saturating_sub(allocated).saturating_sub(spent)))
+    super::keys::uncommitted_budget(
+        conn,
+        config,
+        Owner::Team(team.id),
+        team.max_budget,
+        team.budget_duration.as_deref(),
+        except,
+    )
 }
 
 /// Every team with its figures (admins only).

@@ -11,7 +11,6 @@ use super::budget::BudgetPeriod;
 use super::keys::{self, KeyView};
 use super::{input, teams, write_tx, DomainError};
 use crate::config::Config;
-use crate::db::keys::Owner;
 use crate::db::rollups::{spend_since, SpendOf};
 use crate::db::users::{self as store, NewUser, UserRow};
 use crate::db::{audit, now_ms, sessions};
@@ -97,27 +96,6 @@ pub fn find(conn: &Connection, actor: &Actor, username: &str) -> Result<UserRow,
             format!("no user with user_id `{username}`"),
         ))
     })
-}
-
-/// What is left of a user's personal budget after the budgets of their keys and the
-/// period's spend of their keys without one (key `except` left out); `None` without a
-/// personal budget.
-pub fn unallocated(
-    conn: &Connection,
-    config: &Config,
-    user: &UserRow,
-    except: Option<i64>,
-) -> Result<Option<Nanos>, DomainError> {
-    let Some(budget) = user.max_budget else {
-        return Ok(None);
-    };
-    let period =
-        BudgetPeriod::parse(user.budget_duration.as_deref()).unwrap_or(BudgetPeriod::Lifetime);
-    let since = period
-        .start(Utc::now(), config.server.utc_offset)
-        .timestamp_millis();
-    let (allocated, spent) = crate::db::keys::committed(conn, Owner::User(user.id), since, except)?;
-    Ok(Some(budget.saturating_sub(allocated).saturating_sub(spent)))
 }
 
 /// Every user (admins only).

@@ -250,7 +250,15 @@ fn check_user_allocation(
     budget: Nanos,
     except: Option<i64>,
 ) -> Result<(), DomainError> {
-    match users::unallocated(conn, config, user, except)? {
+    let left = super::uncommitted_budget(
+        conn,
+        config,
+        store::Owner::User(user.id),
+        user.max_budget,
+        user.budget_duration.as_deref(),
+        except,
+    )?;
+    match left {
         Some(left) if budget > left => {
             let left = left.max(Nanos::ZERO);
             let m = actor.msg(
