@@ -26,13 +26,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/virtual-keys", web::post().to(generate))
         .route("/virtual-keys/{token}", web::get().to(show))
         .route("/virtual-keys/{token}", web::post().to(update))
-        .route("/virtual-keys/{token}/block", web::post().to(block))
-        .route("/virtual-keys/{token}/unblock", web::post().to(unblock))
+        .route(
+            "/virtual-keys/{token}/{action:block|unblock|delete}",
+            web::post().to(row_button),
+        )
         .route(
             "/virtual-keys/{token}/regenerate",
             web::post().to(regenerate),
-        )
-        .route("/virtual-keys/{token}/delete", web::post().to(delete));
+        );
 }
 
 #[derive(Template)]
@@ -247,52 +248,20 @@ enum RowAction {
     Delete,
 }
 
-async fn block(
+/// The 禁用 / 启用 / 删除 buttons of a row (`/virtual-keys/{token}/{action}`).
+async fn row_button(
     user: SignedIn,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<(String, String)>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
-    row_action(
-        user,
-        state,
-        path.into_inner(),
-        Fields(form.into_inner()),
-        RowAction::Block,
-    )
-    .await
-}
-
-async fn unblock(
-    user: SignedIn,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<Vec<(String, String)>>,
-) -> Result<HttpResponse, PageError> {
-    row_action(
-        user,
-        state,
-        path.into_inner(),
-        Fields(form.into_inner()),
-        RowAction::Unblock,
-    )
-    .await
-}
-
-async fn delete(
-    user: SignedIn,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<Vec<(String, String)>>,
-) -> Result<HttpResponse, PageError> {
-    row_action(
-        user,
-        state,
-        path.into_inner(),
-        Fields(form.into_inner()),
-        RowAction::Delete,
-    )
-    .await
+    let (token, action) = path.into_inner();
+    let action = match action.as_str() {
+        "block" => RowAction::Block,
+        "unblock" => RowAction::Unblock,
+        _ => RowAction::Delete,
+    };
+    row_action(user, state, token, Fields(form.into_inner()), action).await
 }
 
 async fn row_action(

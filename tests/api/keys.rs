@@ -102,6 +102,26 @@ async fn regenerate_keeps_the_settings_and_kills_the_old_secret() {
     assert_eq!(app.count("keys"), 1);
 }
 
+/// The row buttons share one route: each action does its own thing, and any other
+/// action name is a 404 that changes nothing.
+#[actix_web::test]
+async fn row_buttons_block_and_an_unknown_action_is_not_found() {
+    let app = spawn_entities_app().await;
+    let (_, token) = app.generate_key(json!({"key_alias": "row"})).await;
+    app.login_as_admin().await;
+    let page = app
+        .post_page(&format!("/virtual-keys/{token}/remove"), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.count("keys"), 1);
+    let page = app
+        .post_page(&format!("/virtual-keys/{token}/block"), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let info = app.api_get(&format!("/key/info?key={token}")).await.json();
+    assert_eq!(info["info"]["blocked"], true);
+}
+
 #[actix_web::test]
 async fn block_and_unblock_are_recorded_and_visible() {
     let app = spawn_entities_app().await;
