@@ -129,39 +129,24 @@ impl Rollups {
 
     /// Adds the sums to `usage_hourly` and to `usage_daily` (days at `offset_s`).
     pub fn write(&self, tx: &Transaction<'_>, offset_s: i64) -> rusqlite::Result<()> {
-        self.write_hourly(tx)?;
-        let mut stmt = tx.prepare_cached(&super::rollups::daily_upsert_sql())?;
-        for (k, s) in &self.sums {
-            stmt.execute(params![
-                super::rollups::day_of_hour(k.hour, offset_s),
-                k.key_id,
-                k.user_id,
-                k.team_id,
-                k.model,
-                s.requests,
-                s.successes,
-                s.requests - s.successes,
-                s.prompt_tokens,
-                s.completion_tokens,
-                s.spend
-            ])?;
-        }
-        Ok(())
+        self.upsert(tx, "usage_hourly", "hour", |hour| hour)?;
+        self.upsert(tx, "usage_daily", "day", |hour| {
+            super::rollups::day_of_hour(hour, offset_s)
+        })
     }
 
-    fn write_hourly(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO usage_hourly (hour, key_id, user_id, team_id, model, requests, successes, failures,
-                prompt_tokens, completion_tokens, spend)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (hour, key_id, user_id, team_id, model) DO UPDATE SET
-                requests = requests + excluded.requests, successes = successes + excluded.successes,
-                failures = failures + excluded.failures, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-                completion_tokens = completion_tokens + excluded.completion_tokens, spend = spend + excluded.spend",
-        )?;
+    /// Adds the sums to one rollup table, keyed by `period_of(hour)`.
+    fn upsert(
+        &self,
+        tx: &Transaction<'_>,
+        table: &str,
+        period: &str,
+        period_of: impl Fn(i64) -> i64,
+    ) -> rusqlite::Result<()> {
+        let mut stmt = tx.prepare_cached(&super::rollups::upsert_sql(table, period))?;
         for (k, s) in &self.sums {
             stmt.execute(params![
-                k.hour,
+                period_of(k.hour),
                 k.key_id,
                 k.user_id,
                 k.team_id,

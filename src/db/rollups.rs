@@ -152,16 +152,18 @@ pub fn day_of_hour(hour: i64, offset_s: i64) -> i64 {
     (hour * 3600 + offset_s).div_euclid(86_400)
 }
 
-/// The upsert of one `usage_daily` cell (?1 day … ?11 spend).
-pub fn daily_upsert_sql() -> String {
-    "INSERT INTO usage_daily (day, key_id, user_id, team_id, model, requests, successes, failures,
-        prompt_tokens, completion_tokens, spend)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-     ON CONFLICT (day, key_id, user_id, team_id, model) DO UPDATE SET
-        requests = requests + excluded.requests, successes = successes + excluded.successes,
-        failures = failures + excluded.failures, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = completion_tokens + excluded.completion_tokens, spend = spend + excluded.spend"
-        .to_string()
+/// The upsert that adds one batch's sums to a rollup table (`usage_hourly` by `hour`,
+/// `usage_daily` by `day`).
+pub fn upsert_sql(table: &str, period: &str) -> String {
+    format!(
+        "INSERT INTO {table} ({period}, key_id, user_id, team_id, model, requests, successes, failures,
+            prompt_tokens, completion_tokens, spend)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT ({period}, key_id, user_id, team_id, model) DO UPDATE SET
+            requests = requests + excluded.requests, successes = successes + excluded.successes,
+            failures = failures + excluded.failures, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = completion_tokens + excluded.completion_tokens, spend = spend + excluded.spend"
+    )
 }
 
 /// Makes `usage_daily` agree with `usage_hourly` at `offset_s`: rebuilt when the

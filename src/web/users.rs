@@ -26,8 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/users", web::post().to(create))
         .route("/users/{username}", web::get().to(show))
         .route("/users/{username}", web::post().to(update))
-        .route("/users/{username}/disable", web::post().to(disable))
-        .route("/users/{username}/enable", web::post().to(enable))
+        .route(
+            "/users/{username}/{action:disable|enable}",
+            web::post().to(disable_or_enable),
+        )
         .route("/users/{username}/delete", web::post().to(delete));
 }
 
@@ -311,36 +313,16 @@ async fn update(
     }
 }
 
-async fn disable(
+/// The 禁用 / 启用 buttons (`/users/{username}/disable|enable`).
+async fn disable_or_enable(
     admin: Admin,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<(String, String)>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
-    set_disabled(
-        admin,
-        state,
-        path.into_inner(),
-        Fields(form.into_inner()),
-        true,
-    )
-    .await
-}
-
-async fn enable(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<Vec<(String, String)>>,
-) -> Result<HttpResponse, PageError> {
-    set_disabled(
-        admin,
-        state,
-        path.into_inner(),
-        Fields(form.into_inner()),
-        false,
-    )
-    .await
+    let (name, action) = path.into_inner();
+    let disabled = action == "disable";
+    set_disabled(admin, state, name, Fields(form.into_inner()), disabled).await
 }
 
 async fn set_disabled(

@@ -204,7 +204,7 @@ impl Seeder {
         )
         .unwrap();
         tx.execute(
-            &tollgate::db::rollups::daily_upsert_sql(),
+            &tollgate::db::rollups::upsert_sql("usage_daily", "day"),
             params![
                 tollgate::db::rollups::day_of_hour(r.start_ms.div_euclid(3_600_000), self.offset_s),
                 r.key_id,
