@@ -152,7 +152,7 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
         sse: true,
         max_tokens: Some(u32::try_from(max_tokens).unwrap_or(u32::MAX)),
         prompt_tokens: tokens::prompt_tokens(texts.iter().map(String::as_str)),
-        user_text: last_user_text(messages),
+        user_text: tokens::last_user_text(messages),
     })
 }
 
@@ -238,16 +238,6 @@ fn check_scalars(body: &Map<String, Value>) -> Result<(), Rejection> {
         )));
     }
     Ok(())
-}
-
-fn last_user_text(messages: &[Value]) -> String {
-    messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .and_then(|m| m.get("content"))
-        .map(tokens::collect_text)
-        .unwrap_or_default()
 }
 
 /// An Anthropic tool-use id (`toolu_01` + 22 letters/digits).

@@ -87,7 +87,7 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
             .and_then(Value::as_u64)
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         prompt_tokens: tokens::prompt_tokens(texts.iter().map(String::as_str)),
-        user_text: last_user_text(messages),
+        user_text: tokens::last_user_text(messages),
     })
 }
 
@@ -238,16 +238,6 @@ fn check_order(messages: &[Value]) -> Result<(), Rejection> {
     } else {
         Err(order(&format!("Expected last role User or Tool (or Assistant with prefix True) for serving but got {last}")))
     }
-}
-
-fn last_user_text(messages: &[Value]) -> String {
-    messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .and_then(|m| m.get("content"))
-        .map(tokens::collect_text)
-        .unwrap_or_default()
 }
 
 /// A Mistral tool-call id: exactly nine letters and digits.

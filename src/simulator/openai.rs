@@ -107,7 +107,7 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
         sse: true,
         max_tokens: max_tokens(body),
         prompt_tokens: tokens::prompt_tokens(texts.iter().map(String::as_str)),
-        user_text: last_user_text(messages),
+        user_text: tokens::last_user_text(messages),
     })
 }
 
@@ -184,16 +184,6 @@ fn max_tokens(body: &Map<String, Value>) -> Option<u32> {
         .get("max_completion_tokens")
         .or_else(|| body.get("max_tokens"))?;
     n.as_u64().map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-fn last_user_text(messages: &[Value]) -> String {
-    messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .and_then(|m| m.get("content"))
-        .map(tokens::collect_text)
-        .unwrap_or_default()
 }
 
 /// An OpenAI tool-call id (`call_` + 24 letters/digits).

@@ -72,6 +72,17 @@ fn push_text(value: &Value, out: &mut String) {
     }
 }
 
+/// The text of the last `user` message (OpenAI, Mistral and Anthropic message lists).
+pub fn last_user_text(messages: &[Value]) -> String {
+    messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .and_then(|m| m.get("content"))
+        .map(collect_text)
+        .unwrap_or_default()
+}
+
 /// The simulated reply text for `provider`/`model`, quoting the start of the user's text.
 pub fn reply_text(provider: &str, model: &str, user_text: &str) -> String {
     let quote: String = user_text
