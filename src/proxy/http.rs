@@ -5,7 +5,9 @@
 //! Providers own their URLs, headers, bodies and event mapping; this module owns none.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -114,7 +116,7 @@ impl Response {
     }
 
     /// Translate the body as an SSE stream, event by event, as bytes arrive.
-    pub(crate) fn events<T: EventTranslator + 'static>(self, translator: T) -> ChunkStream {
+    pub(crate) fn events<T: EventTranslator + Unpin + 'static>(self, translator: T) -> ChunkStream {
         event_stream(self.body, translator, self.timeout, self.key)
     }
 }
@@ -122,7 +124,7 @@ impl Response {
 /// A provider's per-stream state: maps each upstream event to zero or more chunks.
 pub(crate) trait EventTranslator {
     /// Translate one event; `Err` ends the stream with that error.
-    fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError>;
+    fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError>;
     /// The terminator has been seen: stop reading.
     fn is_done(&self) -> bool;
     /// The body ended or the terminator was seen: last chunks (usage), or a
@@ -130,6 +132,9 @@ pub(crate) trait EventTranslator {
     fn finish(&mut self) -> Result<Vec<ChatChunk>, UpstreamError>;
 }
 
+/// Reads the body, parses SSE and translates events into chunks, as a hand-written
+/// stream: nothing is moved or re-armed per chunk, and the idle timer is only touched
+/// when the provider actually makes us wait.
 struct Driver<T> {
     body: Body,
     parser: SseParser,
@@ -137,68 +142,132 @@ struct Driver<T> {
     pending: VecDeque<Result<ChatChunk, UpstreamError>>,
     ended: bool,
     idle: Duration,
+    /// The idle timer, created the first time the body is not ready.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bytes arrived since the timer was last armed: re-arm before waiting again.
+    rearm: bool,
     key: Option<String>,
 }
 
 fn event_stream<S, T>(body: S, translator: T, idle: Duration, key: Option<String>) -> ChunkStream
 where
     S: Stream<Item = Result<Bytes, ClientError>> + 'static,
-    T: EventTranslator + 'static,
+    T: EventTranslator + Unpin + 'static,
 {
-    let driver = Driver {
+    Box::pin(Driver {
         body: Box::pin(body),
         parser: SseParser::new(),
         translator,
         pending: VecDeque::new(),
         ended: false,
         idle,
+        timer: None,
+        rearm: false,
         key,
-    };
-    Box::pin(futures_util::stream::unfold(driver, |mut d| async move {
-        loop {
-            if let Some(item) = d.pending.pop_front() {
-                return Some((item, d));
-            }
-            if d.ended {
-                return None;
-            }
-            d.pull().await;
-        }
-    }))
+    })
 }
 
-impl<T: EventTranslator> Driver<T> {
-    async fn pull(&mut self) {
-        match tokio::time::timeout(self.idle, self.body.next()).await {
-            Err(_) => self.fail(UpstreamError::Timeout),
-            Ok(Some(Err(e))) => self.fail(UpstreamError::Protocol(format!("stream cut: {e}"))),
-            Ok(Some(Ok(bytes))) => {
-                let events = self.parser.feed(&bytes);
-                self.translate(events);
+impl<T: EventTranslator + Unpin> Stream for Driver<T> {
+    type Item = Result<ChatChunk, UpstreamError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(item) = this.pending.pop_front() {
+                return Poll::Ready(Some(item));
             }
-            Ok(None) => {
-                let events = self.parser.finish();
-                self.translate(events);
-                if !self.ended {
-                    self.end();
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            match this.body.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => {
+                    this.rearm = true;
+                    let Driver {
+                        parser,
+                        translator,
+                        pending,
+                        ended,
+                        ..
+                    } = this;
+                    parser.feed_each(&bytes, &mut |ev| translate(translator, pending, ended, ev));
+                    this.after_events();
                 }
+                Poll::Ready(Some(Err(e))) => {
+                    this.fail(UpstreamError::Protocol(format!("stream cut: {e}")))
+                }
+                Poll::Ready(None) => {
+                    let Driver {
+                        parser,
+                        translator,
+                        pending,
+                        ended,
+                        ..
+                    } = this;
+                    parser.finish_each(&mut |ev| translate(translator, pending, ended, ev));
+                    this.after_events();
+                    if !this.ended {
+                        this.end();
+                    }
+                }
+                Poll::Pending => return this.wait(cx),
             }
         }
     }
+}
 
-    fn translate(&mut self, events: Vec<SseEvent>) {
-        for ev in events {
-            if self.ended {
-                return;
-            }
-            match self.translator.chunk_from_event(&ev) {
-                Ok(chunks) => self.pending.extend(chunks.into_iter().map(Ok)),
-                Err(e) => return self.fail(e),
-            }
-            if self.translator.is_done() {
-                self.end();
-            }
+/// One event through the translator, unless the stream already ended.
+fn translate<T: EventTranslator>(
+    translator: &mut T,
+    pending: &mut VecDeque<Result<ChatChunk, UpstreamError>>,
+    ended: &mut bool,
+    ev: SseEvent<'_>,
+) {
+    if *ended || translator.is_done() {
+        return;
+    }
+    match translator.chunk_from_event(&ev) {
+        Ok(chunks) => pending.extend(chunks.into_iter().map(Ok)),
+        Err(e) => {
+            pending.push_back(Err(e));
+            *ended = true;
         }
+    }
+}
+
+impl<T: EventTranslator> Driver<T> {
+    /// After a batch of events: a translator error is scrubbed; a terminator ends.
+    fn after_events(&mut self) {
+        if self.ended {
+            // Only a translator error sets `ended` inside a batch; it sits last.
+            if let Some(Err(e)) = self.pending.pop_back() {
+                self.pending.push_back(Err(scrub(e, self.key.as_deref())));
+            }
+        } else if self.translator.is_done() {
+            self.end();
+        }
+    }
+
+    /// The body is not ready: wait, unless the provider has been silent too long.
+    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<ChatChunk, UpstreamError>>> {
+        let deadline = tokio::time::Instant::now() + self.idle;
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if std::mem::take(&mut self.rearm) {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => {
+                self.rearm = false;
+                self.timer
+                    .insert(Box::pin(tokio::time::sleep_until(deadline)))
+            }
+        };
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.fail(UpstreamError::Timeout);
+        Poll::Ready(self.pending.pop_front())
     }
 
     fn end(&mut self) {
@@ -303,10 +372,10 @@ mod tests {
     }
 
     impl EventTranslator for Echo {
-        fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError> {
-            match ev.data.as_str() {
+        fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {
+            match ev.data {
                 "END" => self.done = true,
-                "BOOM sk-secret-key" => return Err(UpstreamError::Protocol(ev.data.clone())),
+                "BOOM sk-secret-key" => return Err(UpstreamError::Protocol(ev.data.to_string())),
                 text => {
                     let delta = Delta {
                         content: Some(text.to_string()),
@@ -370,6 +439,42 @@ mod tests {
         let out = run(&["data: a\n\n"]).await;
         assert_eq!(out.len(), 2);
         assert!(out[1].as_ref().is_err_and(|e| e.contains("cut")));
+    }
+
+    /// Bytes that keep arriving within the idle limit never time out, however long the
+    /// whole stream takes; a pause longer than the limit does.
+    #[actix_web::test]
+    async fn the_idle_limit_counts_from_the_last_bytes() {
+        let paced = |parts: Vec<(u64, &'static str)>| {
+            futures_util::stream::unfold(parts.into_iter(), |mut parts| async move {
+                let (pause_ms, text) = parts.next()?;
+                tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                Some((Ok(Bytes::from_static(text.as_bytes())), parts))
+            })
+        };
+        let idle = Duration::from_millis(250);
+        let steady = paced(vec![
+            (0, "data: a\n\n"),
+            (150, "data: b\n\n"),
+            (150, "data: c\n\n"),
+            (150, "data: END\n\n"),
+        ]);
+        let out: Vec<_> = event_stream(steady, Echo { done: false }, idle, None)
+            .collect()
+            .await;
+        assert_eq!(out.len(), 3, "450 ms in all, never 250 ms silent");
+        assert!(out.iter().all(Result::is_ok));
+
+        let stalled = paced(vec![
+            (0, "data: a\n\n"),
+            (150, "data: b\n\n"),
+            (400, "data: c\n\n"),
+        ]);
+        let out: Vec<_> = event_stream(stalled, Echo { done: false }, idle, None)
+            .collect()
+            .await;
+        assert_eq!(out.len(), 3);
+        assert!(matches!(out[2], Err(UpstreamError::Timeout)));
     }
 
     #[actix_web::test]

@@ -11,21 +11,26 @@ use serde_json::Value;
 /// The OpenAI stream terminator, ready to write.
 pub const DONE: &[u8] = b"data: [DONE]\n\n";
 
-/// One dispatched event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SseEvent {
+/// One dispatched event, borrowed from the parser until the next byte is fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEvent<'a> {
     /// The `event:` field, when the server named the event.
-    pub event: Option<String>,
+    pub event: Option<&'a str>,
     /// The `data:` lines joined with `\n`.
-    pub data: String,
+    pub data: &'a str,
 }
 
-/// Incremental SSE parser: feed bytes as they arrive, get complete events back.
+/// Incremental SSE parser: feed bytes as they arrive; each complete event is handed to a
+/// callback. The event name and data live in buffers the parser reuses, so a stream
+/// costs no allocation per event.
 #[derive(Debug, Default)]
 pub struct SseParser {
+    /// An unfinished last line, kept for the next read.
     buf: Vec<u8>,
-    event: Option<String>,
-    data: Option<String>,
+    event: String,
+    has_event: bool,
+    data: String,
+    has_data: bool,
     started: bool,
 }
 
@@ -35,27 +40,37 @@ impl SseParser {
         SseParser::default()
     }
 
-    /// Feed the next bytes; returns the events they completed.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
-        let mut events = Vec::new();
+    /// Feed the next bytes; `on_event` gets each event they complete, in order.
+    pub fn feed_each(&mut self, bytes: &[u8], on_event: &mut dyn FnMut(SseEvent<'_>)) {
         if self.buf.is_empty() {
             // The usual case: whole events arrive together and are read in place;
             // only an unfinished last line is kept for the next read.
-            let used = self.lines(bytes, &mut events);
+            let used = self.lines(bytes, on_event);
             self.buf.extend_from_slice(&bytes[used..]);
         } else {
             self.buf.extend_from_slice(bytes);
             // The buffer is lent out while its lines are read, so no line is copied.
             let buf = std::mem::take(&mut self.buf);
-            let used = self.lines(&buf, &mut events);
+            let used = self.lines(&buf, on_event);
             self.buf = buf;
             self.buf.drain(..used);
         }
-        events
     }
 
-    /// Reads the complete lines of `buf` into `events`; returns the bytes consumed.
-    fn lines(&mut self, buf: &[u8], events: &mut Vec<SseEvent>) -> usize {
+    /// The body ended: dispatch what a lenient reader can still make of the tail
+    /// (a last event missing its blank line). An incomplete JSON line then fails to parse
+    /// downstream, which is the right outcome for a truncated stream.
+    pub fn finish_each(&mut self, on_event: &mut dyn FnMut(SseEvent<'_>)) {
+        if !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            let line = String::from_utf8_lossy(&rest);
+            self.line(line.trim_end_matches('\r'), on_event);
+        }
+        self.dispatch(on_event);
+    }
+
+    /// Reads the complete lines of `buf`; returns the bytes consumed.
+    fn lines(&mut self, buf: &[u8], on_event: &mut dyn FnMut(SseEvent<'_>)) -> usize {
         let mut start = 0;
         while let Some((end, next)) = line_end(&buf[start..]) {
             let bytes = &buf[start..start + end];
@@ -66,34 +81,12 @@ impl SseParser {
                 Err(_) => String::from_utf8_lossy(bytes),
             };
             start += next;
-            if let Some(ev) = self.line(&line) {
-                events.push(ev);
-            }
+            self.line(&line, on_event);
         }
         start
     }
 
-    /// The body ended: dispatch what a lenient reader can still make of the tail
-    /// (a last event missing its blank line). An incomplete JSON line then fails to parse
-    /// downstream, which is the right outcome for a truncated stream.
-    pub fn finish(&mut self) -> Vec<SseEvent> {
-        let mut events = Vec::new();
-        if !self.buf.is_empty() {
-            let rest = std::mem::take(&mut self.buf);
-            let line = String::from_utf8_lossy(&rest)
-                .trim_end_matches('\r')
-                .to_string();
-            if let Some(ev) = self.line(&line) {
-                events.push(ev);
-            }
-        }
-        if let Some(ev) = self.dispatch() {
-            events.push(ev);
-        }
-        events
-    }
-
-    fn line(&mut self, line: &str) -> Option<SseEvent> {
+    fn line(&mut self, line: &str, on_event: &mut dyn FnMut(SseEvent<'_>)) {
         let line = if self.started {
             line
         } else {
@@ -101,32 +94,86 @@ impl SseParser {
             line.strip_prefix('\u{feff}').unwrap_or(line)
         };
         if line.is_empty() {
-            return self.dispatch();
+            return self.dispatch(on_event);
         }
         if line.starts_with(':') {
-            return None;
+            return;
         }
         let (field, value) = match line.split_once(':') {
             Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
             None => (line, ""),
         };
         match field {
-            "event" => self.event = Some(value.to_string()),
-            "data" => match &mut self.data {
-                Some(d) => {
-                    d.push('\n');
-                    d.push_str(value);
+            "event" => {
+                self.event.clear();
+                self.event.push_str(value);
+                self.has_event = true;
+            }
+            "data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                } else {
+                    self.data.clear();
+                    self.has_data = true;
                 }
-                None => self.data = Some(value.to_string()),
-            },
+                self.data.push_str(value);
+            }
             _ => {}
         }
-        None
     }
 
-    fn dispatch(&mut self) -> Option<SseEvent> {
-        let event = self.event.take();
-        self.data.take().map(|data| SseEvent { event, data })
+    /// A blank line: hand over the event gathered so far (none without data).
+    fn dispatch(&mut self, on_event: &mut dyn FnMut(SseEvent<'_>)) {
+        if self.has_data {
+            on_event(SseEvent {
+                event: self.has_event.then_some(self.event.as_str()),
+                data: &self.data,
+            });
+        }
+        self.has_event = false;
+        self.has_data = false;
+    }
+
+    /// Owned copies of the events `bytes` complete (tests and other cold paths).
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<OwnedSseEvent> {
+        let mut out = Vec::new();
+        self.feed_each(bytes, &mut |ev| out.push(OwnedSseEvent::from(ev)));
+        out
+    }
+
+    /// Owned copies of what [`SseParser::finish_each`] dispatches.
+    pub fn finish(&mut self) -> Vec<OwnedSseEvent> {
+        let mut out = Vec::new();
+        self.finish_each(&mut |ev| out.push(OwnedSseEvent::from(ev)));
+        out
+    }
+}
+
+/// An event copied out of the parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedSseEvent {
+    /// The `event:` field, when the server named the event.
+    pub event: Option<String>,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+}
+
+impl OwnedSseEvent {
+    /// The borrowed view translators take.
+    pub fn as_event(&self) -> SseEvent<'_> {
+        SseEvent {
+            event: self.event.as_deref(),
+            data: &self.data,
+        }
+    }
+}
+
+impl From<SseEvent<'_>> for OwnedSseEvent {
+    fn from(ev: SseEvent<'_>) -> OwnedSseEvent {
+        OwnedSseEvent {
+            event: ev.event.map(str::to_string),
+            data: ev.data.to_string(),
+        }
     }
 }
 
@@ -165,8 +212,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ev(event: Option<&str>, data: &str) -> SseEvent {
-        SseEvent {
+    fn ev(event: Option<&str>, data: &str) -> OwnedSseEvent {
+        OwnedSseEvent {
             event: event.map(str::to_string),
             data: data.to_string(),
         }

@@ -48,7 +48,7 @@ pub(crate) fn translate<T: EventTranslator>(
     events.extend(parser.finish());
     let mut out = Vec::new();
     for ev in events {
-        match t.chunk_from_event(&ev) {
+        match t.chunk_from_event(&ev.as_event()) {
             Ok(chunks) => out.extend(chunks.into_iter().map(Ok)),
             Err(e) => {
                 out.push(Err(e));

@@ -104,22 +104,46 @@ impl StreamState {
 }
 
 impl EventTranslator for StreamState {
-    fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError> {
-        // Most events are text deltas: parse those into a flat struct, skipping serde's
-        // buffering of internally tagged enums (twice: event and delta).
-        if ev.event.as_deref() == Some("content_block_delta") {
-            if let Ok(d) = serde_json::from_str::<FlatDeltaEvent>(&ev.data) {
-                let delta = match (d.delta.kind.as_str(), d.delta.text, d.delta.partial_json) {
-                    ("text_delta", Some(text), _) => BlockDelta::TextDelta { text },
-                    ("input_json_delta", _, Some(partial_json)) => {
-                        BlockDelta::InputJsonDelta { partial_json }
-                    }
-                    _ => BlockDelta::Other,
-                };
-                return Ok(self.block_delta(d.index, delta));
+    fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {
+        // Anthropic names every event, so the name picks the struct to parse into,
+        // skipping serde's buffering of internally tagged enums; an unnamed or unknown
+        // event goes through the tagged enum.
+        let event = match ev.event {
+            Some("content_block_delta") => {
+                if let Ok(d) = serde_json::from_str::<FlatDeltaEvent>(ev.data) {
+                    let delta = match (d.delta.kind.as_str(), d.delta.text, d.delta.partial_json) {
+                        ("text_delta", Some(text), _) => BlockDelta::TextDelta { text },
+                        ("input_json_delta", _, Some(partial_json)) => {
+                            BlockDelta::InputJsonDelta { partial_json }
+                        }
+                        _ => BlockDelta::Other,
+                    };
+                    return Ok(self.block_delta(d.index, delta));
+                }
+                parse_event(ev.data)?
             }
-        }
-        let event: Event = parse_event(&ev.data)?;
+            Some("ping" | "content_block_stop") => Event::Other,
+            Some("message_stop") => Event::MessageStop,
+            Some("message_start") => {
+                let e: MessageStartEvent = parse_event(ev.data)?;
+                Event::MessageStart { message: e.message }
+            }
+            Some("content_block_start") => {
+                let e: BlockStartEvent = parse_event(ev.data)?;
+                Event::ContentBlockStart {
+                    index: e.index,
+                    content_block: e.content_block,
+                }
+            }
+            Some("message_delta") => {
+                let e: MessageDeltaEvent = parse_event(ev.data)?;
+                Event::MessageDelta {
+                    delta: e.delta,
+                    usage: e.usage,
+                }
+            }
+            _ => parse_event(ev.data)?,
+        };
         Ok(match event {
             Event::MessageStart { message } => {
                 (self.id, self.model, self.usage) =
@@ -206,6 +230,27 @@ enum Event {
     },
     #[serde(other)]
     Other,
+}
+
+/// `message_start`, read without tagged-enum buffering.
+#[derive(Deserialize)]
+struct MessageStartEvent {
+    message: MessageResponse,
+}
+
+/// `content_block_start`, read without tagged-enum buffering.
+#[derive(Deserialize)]
+struct BlockStartEvent {
+    index: u64,
+    content_block: Block,
+}
+
+/// `message_delta`, read without tagged-enum buffering.
+#[derive(Deserialize)]
+struct MessageDeltaEvent {
+    delta: StopDelta,
+    #[serde(default)]
+    usage: WireUsage,
 }
 
 /// `content_block_delta`, read without tagged-enum buffering.

@@ -183,6 +183,29 @@ fn a_tool_use_stream_translates_with_a_running_tool_index() {
     assert!(chunks.iter().all(|c| c.id == "msg_1"));
 }
 
+/// Events are parsed by their `event:` name; a stream without names (or with names we
+/// do not know) goes through the `type`-tagged parse and gives the same chunks.
+#[test]
+fn named_and_unnamed_events_translate_alike() {
+    let unnamed: String = STREAM
+        .lines()
+        .filter(|l| !l.starts_with("event:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let run = |body: &str| -> Vec<ChatChunk> {
+        translate(StreamState::new("m"), body)
+            .into_iter()
+            .map(|c| ChatChunk {
+                created: 0,
+                ..c.expect("no errors")
+            })
+            .collect()
+    };
+    let named = run(STREAM);
+    assert_eq!(named.len(), 7);
+    assert_eq!(run(&unnamed), named);
+}
+
 #[test]
 fn a_stream_cut_before_message_stop_ends_with_a_protocol_error() {
     let cut = STREAM

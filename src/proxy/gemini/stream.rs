@@ -97,17 +97,17 @@ impl StreamState {
 }
 
 impl EventTranslator for StreamState {
-    fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError> {
+    fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {
         // Typed parse first; only an event that may be an error goes through a Value.
         let typed = (!ev.data.contains("\"error\""))
-            .then(|| serde_json::from_str::<GenerateResponse>(&ev.data).ok())
+            .then(|| serde_json::from_str::<GenerateResponse>(ev.data).ok())
             .flatten();
         let resp = match typed {
             Some(resp) => resp,
             None => {
-                let v: Value = parse_event(&ev.data)?;
+                let v: Value = parse_event(ev.data)?;
                 if v.get("error").is_some() {
-                    return Err(stream_error(&v, &ev.data));
+                    return Err(stream_error(&v, ev.data));
                 }
                 serde_json::from_value(v)
                     .map_err(|e| UpstreamError::Protocol(format!("bad chunk: {e}")))?

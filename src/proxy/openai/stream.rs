@@ -64,7 +64,7 @@ impl StreamState {
 }
 
 impl EventTranslator for StreamState {
-    fn chunk_from_event(&mut self, ev: &SseEvent) -> Result<Vec<ChatChunk>, UpstreamError> {
+    fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {
         let data = ev.data.trim();
         if data == "[DONE]" {
             self.done = true;

@@ -209,10 +209,7 @@ fn content_is_read_as_text_from_a_string_a_part_list_or_nothing() {
 #[test]
 fn stream_chunks_keep_one_id_and_follow_the_model_name() {
     let mut state = StreamState::new("gpt-4o");
-    let ev = |data: &str| SseEvent {
-        event: None,
-        data: data.to_string(),
-    };
+    let ev = |data| SseEvent { event: None, data };
     let first = state
         .chunk_from_event(&ev(
             r#"{"id":"chatcmpl-1","model":"gpt-4o-2024-08-06","choices":[{"index":0,"delta":{"content":"a"}}]}"#,
