@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::client::{Client, ClientError};
+use super::piece::{Piece, TextDelta};
 use super::sse::{SseEvent, SseParser};
 use super::types::ChatChunk;
 use super::{ChunkStream, Upstream, UpstreamError, UpstreamErrorKind};
@@ -125,6 +126,12 @@ impl Response {
 pub(crate) trait EventTranslator {
     /// Translate one event; `Err` ends the stream with that error.
     fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError>;
+    /// The fast path, tried first: an event that is only a text fragment of choice 0,
+    /// kept as the provider's string literal (see `piece`). `None` means the event
+    /// goes to `chunk_from_event`.
+    fn text_delta(&mut self, _ev: &SseEvent<'_>) -> Option<TextDelta> {
+        None
+    }
     /// The terminator has been seen: stop reading.
     fn is_done(&self) -> bool;
     /// The body ended or the terminator was seen: last chunks (usage), or a
@@ -139,7 +146,7 @@ struct Driver<T> {
     body: Body,
     parser: SseParser,
     translator: T,
-    pending: VecDeque<Result<ChatChunk, UpstreamError>>,
+    pending: VecDeque<Result<Piece, UpstreamError>>,
     ended: bool,
     idle: Duration,
     /// The idle timer, created the first time the body is not ready.
@@ -168,7 +175,7 @@ where
 }
 
 impl<T: EventTranslator + Unpin> Stream for Driver<T> {
-    type Item = Result<ChatChunk, UpstreamError>;
+    type Item = Result<Piece, UpstreamError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -218,15 +225,18 @@ impl<T: EventTranslator + Unpin> Stream for Driver<T> {
 /// One event through the translator, unless the stream already ended.
 fn translate<T: EventTranslator>(
     translator: &mut T,
-    pending: &mut VecDeque<Result<ChatChunk, UpstreamError>>,
+    pending: &mut VecDeque<Result<Piece, UpstreamError>>,
     ended: &mut bool,
     ev: SseEvent<'_>,
 ) {
     if *ended || translator.is_done() {
         return;
     }
+    if let Some(text) = translator.text_delta(&ev) {
+        return pending.push_back(Ok(Piece::Text(text)));
+    }
     match translator.chunk_from_event(&ev) {
-        Ok(chunks) => pending.extend(chunks.into_iter().map(Ok)),
+        Ok(chunks) => pending.extend(chunks.into_iter().map(|c| Ok(Piece::Chunk(c)))),
         Err(e) => {
             pending.push_back(Err(e));
             *ended = true;
@@ -248,7 +258,7 @@ impl<T: EventTranslator> Driver<T> {
     }
 
     /// The body is not ready: wait, unless the provider has been silent too long.
-    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<ChatChunk, UpstreamError>>> {
+    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Piece, UpstreamError>>> {
         let deadline = tokio::time::Instant::now() + self.idle;
         let timer = match &mut self.timer {
             Some(timer) => {
@@ -272,7 +282,9 @@ impl<T: EventTranslator> Driver<T> {
 
     fn end(&mut self) {
         match self.translator.finish() {
-            Ok(chunks) => self.pending.extend(chunks.into_iter().map(Ok)),
+            Ok(chunks) => self
+                .pending
+                .extend(chunks.into_iter().map(|c| Ok(Piece::Chunk(c)))),
             Err(e) => self.pending.push_back(Err(e)),
         }
         self.ended = true;
@@ -416,8 +428,14 @@ mod tests {
         let stream = event_stream(body, Echo { done: false }, Duration::from_secs(5), key);
         stream
             .map(|r| {
-                r.map(|c| c.choices[0].delta.content.clone().unwrap_or_default())
-                    .map_err(|e| e.to_string())
+                r.map(|p| {
+                    p.into_chunk().choices[0]
+                        .delta
+                        .content
+                        .clone()
+                        .unwrap_or_default()
+                })
+                .map_err(|e| e.to_string())
             })
             .collect()
             .await

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::testing::rich_request;
 use super::types::FinishReason;
-use super::{complete, stream, ProviderKind, Upstream, UpstreamError, UpstreamErrorKind};
+use super::{complete, stream, Piece, ProviderKind, Upstream, UpstreamError, UpstreamErrorKind};
 
 const KEY: &str = "sk-live-secret-1234";
 
@@ -204,14 +204,25 @@ async fn anthropic_stream_translates_chunks_before_the_body_ends() {
     let mut chunks = stream(&super::Client::new(), &up, &rich_request())
         .await
         .expect("stream");
-    let role = chunks.next().await.expect("item").expect("chunk");
+    let role = chunks
+        .next()
+        .await
+        .expect("item")
+        .expect("chunk")
+        .into_chunk();
     assert_eq!(role.id, "msg_7");
-    let hel = chunks.next().await.expect("item").expect("chunk");
+    let hel = chunks
+        .next()
+        .await
+        .expect("item")
+        .expect("chunk")
+        .into_chunk();
     assert_eq!(hel.choices[0].delta.content.as_deref(), Some("Hel"));
     fake.release.notify_one();
     let rest: Vec<_> = chunks.collect().await;
     let rest: Vec<_> = rest
         .into_iter()
+        .map(|r| r.map(Piece::into_chunk))
         .collect::<Result<Vec<_>, _>>()
         .expect("no errors");
     assert_eq!(rest[0].choices[0].delta.content.as_deref(), Some("lo"));
@@ -240,14 +251,25 @@ async fn gemini_stream_uses_alt_sse_and_the_key_header() {
     let mut chunks = stream(&super::Client::new(), &up, &rich_request())
         .await
         .expect("stream");
-    let _role = chunks.next().await.expect("item").expect("chunk");
-    let bon = chunks.next().await.expect("item").expect("chunk");
+    let _role = chunks
+        .next()
+        .await
+        .expect("item")
+        .expect("chunk")
+        .into_chunk();
+    let bon = chunks
+        .next()
+        .await
+        .expect("item")
+        .expect("chunk")
+        .into_chunk();
     assert_eq!(bon.choices[0].delta.content.as_deref(), Some("Bon"));
     fake.release.notify_one();
     let rest: Vec<_> = chunks
         .collect::<Vec<_>>()
         .await
         .into_iter()
+        .map(|r| r.map(Piece::into_chunk))
         .collect::<Result<Vec<_>, _>>()
         .expect("ok");
     assert_eq!(rest.len(), 3);

@@ -17,6 +17,7 @@ pub mod limits;
 mod messages;
 pub mod mistral;
 pub mod openai;
+pub mod piece;
 pub mod relay;
 mod request;
 mod request_fast;
@@ -31,12 +32,13 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use client::Client;
+pub use piece::Piece;
 use serde::{Deserialize, Serialize};
 
 pub use types::{ChatChunk, ChatRequest, ChatResponse, RequestError, Usage};
 
-/// A stream of translated chunks. Not `Send`: the provider client is per worker thread.
-pub type ChunkStream = Pin<Box<dyn futures_util::Stream<Item = Result<ChatChunk, UpstreamError>>>>;
+/// A translated stream. Not `Send`: the provider client is per worker thread.
+pub type ChunkStream = Pin<Box<dyn futures_util::Stream<Item = Result<Piece, UpstreamError>>>>;
 
 /// The wire format a deployment speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::Stream;
 
+use super::piece::{Piece, TextDelta, TextWriter};
 use super::sse::encode_data;
 use super::ticket::{Outcome, Ticket};
 use super::{ChatChunk, ChunkStream, UpstreamError, Usage};
@@ -27,6 +28,7 @@ pub struct Relay {
     text: String,
     keep_text: bool,
     done: bool,
+    texts: TextWriter,
 }
 
 impl Relay {
@@ -48,6 +50,7 @@ impl Relay {
             text: String::new(),
             keep_text,
             done: false,
+            texts: TextWriter::default(),
         }
     }
 
@@ -68,6 +71,13 @@ impl Relay {
                     .as_ref()
                     .map_or(0, |a| a.chars().count() as u64);
             }
+        }
+    }
+
+    fn observe_text(&mut self, delta: &TextDelta) {
+        self.streamed_chars += delta.chars();
+        if self.keep_text && self.text.len() < 16 * 1024 {
+            self.text.push_str(&delta.text());
         }
     }
 
@@ -118,7 +128,12 @@ impl Stream for Relay {
         while !self.done && out.len() < MAX_FRAME {
             match self.inner.as_mut().poll_next(cx) {
                 Poll::Pending => break,
-                Poll::Ready(Some(Ok(chunk))) => {
+                Poll::Ready(Some(Ok(Piece::Text(delta)))) => {
+                    self.observe_text(&delta);
+                    let include_usage = self.include_usage;
+                    self.texts.write(&delta, include_usage, &mut out);
+                }
+                Poll::Ready(Some(Ok(Piece::Chunk(chunk)))) => {
                     self.observe(&chunk);
                     if chunk.is_usage_only() && !self.include_usage {
                         continue;

@@ -2,7 +2,10 @@
 //! `message_delta`, `message_stop`, `error`) to OpenAI chunks, with a running tool index
 //! and cumulative output tokens.
 
+use std::rc::Rc;
+
 use super::*;
+use crate::proxy::piece::{StreamHead, TextDelta};
 
 /// Per-stream state: ids, the running tool index, usage so far.
 pub(crate) struct StreamState {
@@ -13,6 +16,8 @@ pub(crate) struct StreamState {
     tools: Vec<(u64, u32)>,
     usage: Usage,
     done: bool,
+    /// id, created and model for the text fast path; rebuilt after `message_start`.
+    head: Option<Rc<StreamHead>>,
 }
 
 impl StreamState {
@@ -25,6 +30,7 @@ impl StreamState {
             tools: Vec::new(),
             usage: Usage::default(),
             done: false,
+            head: None,
         }
     }
 
@@ -103,7 +109,32 @@ impl StreamState {
     }
 }
 
+/// The JSON string literal of a plain `text_delta` event, when the event is written
+/// the way Anthropic writes it; anything else takes the parsed path.
+fn text_delta_literal(data: &str) -> Option<&str> {
+    let rest = data.strip_prefix(r#"{"type":"content_block_delta","index":"#)?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = rest.get(digits..).filter(|_| digits > 0)?;
+    rest.strip_prefix(r#","delta":{"type":"text_delta","text":"#)?
+        .strip_suffix("}}")
+}
+
 impl EventTranslator for StreamState {
+    fn text_delta(&mut self, ev: &SseEvent<'_>) -> Option<TextDelta> {
+        if ev.event != Some("content_block_delta") {
+            return None;
+        }
+        let literal = text_delta_literal(ev.data)?;
+        let head = self.head.get_or_insert_with(|| {
+            Rc::new(StreamHead {
+                id: self.id.clone(),
+                created: self.created,
+                model: self.model.clone(),
+            })
+        });
+        TextDelta::new(head, literal)
+    }
+
     fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {
         // Anthropic names every event, so the name picks the struct to parse into,
         // skipping serde's buffering of internally tagged enums; an unnamed or unknown
@@ -148,6 +179,7 @@ impl EventTranslator for StreamState {
             Event::MessageStart { message } => {
                 (self.id, self.model, self.usage) =
                     (message.id, message.model, message.usage.canonical());
+                self.head = None;
                 self.chunk(Delta::start(), None)
             }
             Event::ContentBlockStart {

@@ -206,6 +206,68 @@ fn named_and_unnamed_events_translate_alike() {
     assert_eq!(run(&unnamed), named);
 }
 
+/// Text deltas take the literal-copying fast path when written as Anthropic writes them
+/// (escapes included), and the parsed path otherwise; both give the same chunks.
+#[test]
+fn text_deltas_take_the_fast_path_and_agree_with_the_parsed_path() {
+    let delta = |index: u32, literal: &str| {
+        format!(
+            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"text_delta\",\"text\":{literal}}}}}\n\n"
+        )
+    };
+    let literals = [
+        (r#""Hello""#, true),
+        (r#"" say \"hi\"\n\tto \\ 你好 😀""#, true),
+        (r#""""#, true),
+        (r#""caf\u00e9""#, false),
+        (r#""a\/b""#, false),
+    ];
+    let mut body = String::from(concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_9\",\"model\":\"claude-x\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+    ));
+    let mut state = StreamState::new("m");
+    for (i, (literal, fast)) in literals.iter().enumerate() {
+        let event = delta(i as u32 % 2, literal);
+        body.push_str(&event);
+        let data = event
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .expect("data line");
+        let ev = SseEvent {
+            event: Some("content_block_delta"),
+            data,
+        };
+        assert_eq!(state.text_delta(&ev).is_some(), *fast, "{literal}");
+    }
+    body.push_str(concat!(
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    ));
+    let unnamed: String = body
+        .lines()
+        .filter(|l| !l.starts_with("event:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let run = |body: &str| -> Vec<ChatChunk> {
+        translate(StreamState::new("m"), body)
+            .into_iter()
+            .map(|c| ChatChunk {
+                created: 0,
+                ..c.expect("no errors")
+            })
+            .collect()
+    };
+    let named = run(&body);
+    assert_eq!(run(&unnamed), named);
+    assert_eq!(
+        streamed_text(&named.iter().cloned().map(Ok).collect::<Vec<_>>()),
+        "Hello say \"hi\"\n\tto \\ 你好 😀café\u{0}".replace('\u{0}', "a/b")
+    );
+    assert!(named
+        .iter()
+        .all(|c| c.id == "msg_9" && c.model == "claude-x"));
+}
+
 #[test]
 fn a_stream_cut_before_message_stop_ends_with_a_protocol_error() {
     let cut = STREAM
