@@ -222,9 +222,9 @@ fn text_deltas_take_the_fast_path_and_agree_with_the_parsed_path() {
         (r#""caf\u00e9""#, false),
         (r#""a\/b""#, false),
     ];
-    let mut body = String::from(concat!(
+    let mut body = String::from(
         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_9\",\"model\":\"claude-x\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
-    ));
+    );
     let mut state = StreamState::new("m");
     for (i, (literal, fast)) in literals.iter().enumerate() {
         let event = delta(i as u32 % 2, literal);
