@@ -348,6 +348,7 @@ pub(super) fn finish_reason(r: &str) -> Result<FinishReason, UpstreamError> {
 }
 
 mod stream;
+mod text_chunk;
 pub(crate) use stream::StreamState;
 
 /// OpenAI's `{"error":{message,type,code}}`; `insufficient_quota` is billing, not rate.

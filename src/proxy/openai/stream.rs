@@ -2,8 +2,11 @@
 //! chunks until `[DONE]`; a usage report becomes its own usage-only chunk.
 
 use std::borrow::Cow;
+use std::rc::Rc;
 
+use super::text_chunk::text_chunk;
 use super::*;
+use crate::proxy::piece::{StreamHead, TextDelta};
 
 /// Per-stream state for OpenAI-shaped streams (OpenAI, compatible servers, Mistral).
 pub(crate) struct StreamState {
@@ -11,6 +14,13 @@ pub(crate) struct StreamState {
     created: u64,
     model: String,
     done: bool,
+    /// id, created and model for the text fast path; rebuilt when the model changes.
+    head: Option<Rc<StreamHead>>,
+    /// The bytes before and after the content literal of the last text chunk that was
+    /// walked field by field. A provider writes every text chunk of a stream alike, so
+    /// a chunk with the same bytes around a canonical literal is that chunk with other
+    /// text, and needs no walk.
+    template: Option<(Box<str>, Box<str>)>,
 }
 
 impl StreamState {
@@ -21,6 +31,8 @@ impl StreamState {
             created: unix_now(),
             model: model.to_string(),
             done: false,
+            head: None,
+            template: None,
         }
     }
 
@@ -35,6 +47,8 @@ impl StreamState {
             .clone();
         if let Some(model) = chunk.model.filter(|m| *m != self.model) {
             self.model = model.into_owned();
+            self.head = None;
+            self.template = None;
         }
         let mut out = Vec::new();
         if !chunk.choices.is_empty() {
@@ -64,6 +78,36 @@ impl StreamState {
 }
 
 impl EventTranslator for StreamState {
+    /// A text-only chunk, once the first chunk has named the stream, with the model
+    /// the stream already follows.
+    fn text_delta(&mut self, ev: &SseEvent<'_>) -> Option<TextDelta> {
+        let id = self.id.as_deref()?;
+        let head = self.head.get_or_insert_with(|| {
+            Rc::new(StreamHead {
+                id: id.to_string(),
+                created: self.created,
+                model: self.model.clone(),
+            })
+        });
+        let data = ev.data;
+        if let Some((before, after)) = &self.template {
+            let literal = data
+                .strip_prefix(&**before)
+                .and_then(|rest| rest.strip_suffix(&**after));
+            if let Some(delta) = literal.and_then(|l| TextDelta::new(head, l)) {
+                return Some(delta);
+            }
+        }
+        let chunk = text_chunk(data)?;
+        if chunk.model.is_some_and(|m| m != self.model) {
+            return None;
+        }
+        let delta = TextDelta::new(head, chunk.literal)?;
+        let end = chunk.start + chunk.literal.len();
+        self.template = Some((data[..chunk.start].into(), data[end..].into()));
+        Some(delta)
+    }
+
     fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {
         let data = ev.data.trim();
         if data == "[DONE]" {

@@ -225,3 +225,79 @@ fn stream_chunks_keep_one_id_and_follow_the_model_name() {
     assert_eq!(second[0].model, "gpt-4o-2024-08-06");
     assert_eq!(second[0].choices[0].delta.content.as_deref(), Some("b"));
 }
+
+/// The same translator with the text fast path switched off.
+struct ParsedOnly(StreamState);
+
+impl EventTranslator for ParsedOnly {
+    fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {
+        self.0.chunk_from_event(ev)
+    }
+    fn is_done(&self) -> bool {
+        self.0.is_done()
+    }
+    fn finish(&mut self) -> Result<Vec<ChatChunk>, UpstreamError> {
+        self.0.finish()
+    }
+}
+
+/// Text chunks take the fast path (escapes, a model change, chunks before the first
+/// named one and `\u` spellings included) and give exactly what the typed parse gives.
+#[test]
+fn text_chunks_take_the_fast_path_and_agree_with_the_typed_parse() {
+    let text = |model: &str, literal: &str| {
+        format!(
+            "data: {{\"id\":\"chatcmpl-7\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"{model}\",\"system_fingerprint\":\"fp\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{literal}}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n"
+        )
+    };
+    let body = [
+        text("gpt-4o-1", r#""before any role""#),
+        "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"finish_reason\":null}]}\n\n".into(),
+        text("gpt-4o-1", r#""Hel\"lo\"\n""#),
+        text("gpt-4o-1", r#""你好 😀 \\ \t""#),
+        text("gpt-4o-1", r#""caf\u00e9""#),
+        text("gpt-4o-2", r#"" switched""#),
+        text("gpt-4o-1", r#"" flip""#),
+        text("gpt-4o-2", r#"" again""#),
+        text("gpt-4o-1", r#"" back""#),
+        text("gpt-4o-1", r#"" and on""#),
+        "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-2\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n".into(),
+        "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-2\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6,\"total_tokens\":11}}\n\n".into(),
+        "data: [DONE]\n\n".into(),
+    ]
+    .concat();
+    let mut state = StreamState::new("gpt-4o");
+    let mut fast = 0;
+    let mut parser = crate::proxy::sse::SseParser::new();
+    for ev in parser.feed(body.as_bytes()) {
+        match state.text_delta(&ev.as_event()) {
+            Some(_) => fast += 1,
+            None => drop(state.chunk_from_event(&ev.as_event()).expect("chunk")),
+        }
+    }
+    // Not the first (no id yet), the \u spelling, nor the four that switch the model
+    // (the one right after a switch matches the bytes of an earlier text chunk).
+    assert_eq!(fast, 3);
+    let strip = |out: Vec<Result<ChatChunk, UpstreamError>>| -> Vec<ChatChunk> {
+        out.into_iter().map(|c| c.expect("no errors")).collect()
+    };
+    let with_fast_path = strip(translate(StreamState::new("gpt-4o"), &body));
+    let parsed = strip(translate(ParsedOnly(StreamState::new("gpt-4o")), &body));
+    assert_eq!(with_fast_path.len(), parsed.len());
+    for (a, b) in with_fast_path.iter().zip(&parsed) {
+        assert_eq!(
+            ChatChunk {
+                created: 0,
+                ..a.clone()
+            },
+            ChatChunk {
+                created: 0,
+                ..b.clone()
+            }
+        );
+    }
+    assert_eq!(
+        streamed_text(&with_fast_path.into_iter().map(Ok).collect::<Vec<_>>()),
+        "before any roleHel\"lo\"\n你好 😀 \\ \tcafé switched flip again back and on"
+    );
+}
