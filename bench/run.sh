@@ -2,14 +2,16 @@
 # Tollgate benchmark: one command, one table.
 #
 # Starts a fixed-response upstream (nginx `return 200`), a plain nginx reverse proxy in
-# front of it, and tollgate (release build) with a virtual key, then measures with wrk:
-# direct / nginx proxy / tollgate x concurrency x OpenAI and Anthropic upstream format x
-# streaming and not. Afterwards it stops tollgate with SIGTERM, checks that the ledger
+# front of it (a second nginx instance), and tollgate (release build) with a virtual key,
+# then measures with wrk: direct / nginx proxy / tollgate x concurrency x OpenAI and
+# Anthropic upstream format x streaming and not, with the CPU each target spent per
+# request. Afterwards it stops tollgate with SIGTERM, checks that the ledger
 # holds one row per request sent, reports peak RSS, SQLite growth and a soak run, and
 # times the usage/log/export pages on a seeded database of 1,000,000 log rows.
 #
 # Knobs (environment): BENCH_DURATION (seconds per cell, default 4), BENCH_WARMUP
-# (default 1), BENCH_CONCURRENCY (default "1 16 64"), BENCH_SOAK_SECS (default 30; 300
+# (default 1), BENCH_CONCURRENCY (default "1 16 64"), BENCH_REPEAT (runs of the proxy and
+# tollgate at c=64, alternating; default 3), BENCH_SOAK_SECS (default 30; 300
 # for the full 5-minute check), BENCH_SEED_ROWS (default 1000000), BENCH_SEED_KEYS
 # (default 1000), BENCH_SKIP_PAGES=1, BENCH_KEEP=1 (keep the work folder),
 # CARGO_TARGET_DIR (where the release build goes).
@@ -21,6 +23,7 @@ ROOT=$(dirname "$HERE")
 DURATION=${BENCH_DURATION:-4}
 WARMUP=${BENCH_WARMUP:-1}
 CONCURRENCY=${BENCH_CONCURRENCY:-"1 16 64"}
+REPEAT=${BENCH_REPEAT:-3}
 SOAK_SECS=${BENCH_SOAK_SECS:-30}
 SEED_ROWS=${BENCH_SEED_ROWS:-1000000}
 SEED_KEYS=${BENCH_SEED_KEYS:-1000}
@@ -31,14 +34,15 @@ RESULTS="$WORK/results.tsv"
 FACTS="$WORK/facts.env"
 MASTER_KEY="bench-master-key"
 ADMIN_PASSWORD="bench-admin-password"
-NGINX_PID=""
+UPSTREAM_PID=""
+PROXY_PID=""
 TOLLGATE_PID=""
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 cleanup() {
     local pid
-    for pid in "$TOLLGATE_PID" "$NGINX_PID"; do
+    for pid in "$TOLLGATE_PID" "$PROXY_PID" "$UPSTREAM_PID"; do
         if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
@@ -85,12 +89,11 @@ wait_port() {
 
 # --- nginx: fixed-response upstream and a plain reverse proxy -------------------------
 
-start_nginx() {
-    UP_PORT=$(free_port)
-    PROXY_PORT=$(free_port)
-    local dir="$WORK/nginx" f="$HERE/fixtures"
+# nginx_conf DIR SERVER_BLOCKS: one nginx instance's config. The upstream and the proxy
+# are separate instances, so the CPU each spends can be read from its own workers.
+nginx_conf() {
+    local dir=$1 servers=$2 user_line=""
     mkdir -p "$dir/logs" "$dir/tmp"
-    local user_line=""
     [[ $(id -u) -eq 0 ]] && user_line="user root;"
     cat >"$dir/nginx.conf" <<EOF
 $user_line
@@ -107,27 +110,37 @@ http {
     scgi_temp_path $dir/tmp/scgi;
     keepalive_requests 1000000;
     keepalive_timeout 120s;
-    server {
+$servers
+}
+EOF
+}
+
+# start_nginx: the fixed-response upstream and, in front of it, the plain proxy.
+start_nginx() {
+    UP_PORT=$(free_port)
+    PROXY_PORT=$(free_port)
+    local f="$HERE/fixtures"
+    nginx_conf "$WORK/upstream" "    server {
         listen 127.0.0.1:$UP_PORT;
         location = /openai/v1/chat/completions { default_type application/json; return 200 '$(cat "$f/openai.json")'; }
         location = /openai-stream/v1/chat/completions { default_type text/event-stream; return 200 '$(cat "$f/openai.sse")'; }
         location = /anthropic/v1/messages { default_type application/json; return 200 '$(cat "$f/anthropic.json")'; }
         location = /anthropic-stream/v1/messages { default_type text/event-stream; return 200 '$(cat "$f/anthropic.sse")'; }
-    }
-    upstream fixed { server 127.0.0.1:$UP_PORT; keepalive 128; keepalive_requests 1000000; }
+    }"
+    nginx_conf "$WORK/proxy" "    upstream fixed { server 127.0.0.1:$UP_PORT; keepalive 128; keepalive_requests 1000000; }
     server {
         listen 127.0.0.1:$PROXY_PORT;
         location / {
             proxy_pass http://fixed;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection \"\";
             proxy_buffering off;
         }
-    }
-}
-EOF
-    "$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' 2>>"$dir/logs/stderr.log" &
-    NGINX_PID=$!
+    }"
+    "$NGINX" -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf" -g 'daemon off;' 2>>"$WORK/upstream/logs/stderr.log" &
+    UPSTREAM_PID=$!
+    "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" -g 'daemon off;' 2>>"$WORK/proxy/logs/stderr.log" &
+    PROXY_PID=$!
     wait_port "$UP_PORT"
     wait_port "$PROXY_PORT"
 }
@@ -216,6 +229,21 @@ run_wrk() {
 
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 
+# cpu_ticks TARGET: CPU time (user + system, clock ticks) the target's processes have
+# used so far: the upstream's or the proxy's nginx master and workers, or tollgate.
+cpu_ticks() {
+    local pids p total=0
+    case $1 in
+        direct) pids="$UPSTREAM_PID $(cat /proc/"$UPSTREAM_PID"/task/*/children 2>/dev/null)" ;;
+        nginx) pids="$PROXY_PID $(cat /proc/"$PROXY_PID"/task/*/children 2>/dev/null)" ;;
+        tollgate) pids=$TOLLGATE_PID ;;
+    esac
+    for p in $pids; do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
 TOLLGATE_SENT=0
 TOLLGATE_COMPLETED=0
 
@@ -251,9 +279,11 @@ cell() {
             ;;
     esac
     export BENCH_BODY=$body BENCH_AUTH=$auth BENCH_HEADERS=$headers
-    local warm out
+    local warm out ticks
     warm=$(run_wrk "$url" "$c" "$WARMUP")
+    ticks=$(cpu_ticks "$target")
     out=$(run_wrk "$url" "$c" "$DURATION")
+    out="$out cpu_ticks=$(($(cpu_ticks "$target") - ticks)) clk_tck=$CLK_TCK"
     if [[ $target == tollgate ]]; then
         TOLLGATE_SENT=$((TOLLGATE_SENT + $(field "$warm" sent) + $(field "$out" sent)))
         TOLLGATE_COMPLETED=$((TOLLGATE_COMPLETED + $(field "$warm" completed) + $(field "$out" completed)))
@@ -265,6 +295,7 @@ cell() {
 # --- main -------------------------------------------------------------------------------
 
 ensure_tools
+CLK_TCK=$(getconf CLK_TCK)
 log "building tollgate (release) into $TARGET_DIR"
 (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --locked --quiet)
 start_nginx
@@ -285,8 +316,14 @@ log "tollgate on :$TG_PORT (pid $TOLLGATE_PID)"
 for format in openai anthropic; do
     for stream in no yes; do
         for c in $CONCURRENCY; do
-            for target in direct nginx tollgate; do
-                cell "$format" "$stream" "$target" "$c"
+            cell "$format" "$stream" direct "$c"
+            # At c=64 the proxy and tollgate alternate $REPEAT times; the report takes
+            # each one's median run, as single runs swing by 5-10% on shared cores.
+            runs=1
+            ((c == 64)) && runs=$REPEAT
+            for ((run = 0; run < runs; run++)); do
+                cell "$format" "$stream" nginx "$c"
+                cell "$format" "$stream" tollgate "$c"
             done
         done
     done
