@@ -22,15 +22,22 @@ pub(crate) struct StreamState {
 
 impl StreamState {
     pub(crate) fn new(model: &str) -> StreamState {
-        let id = http::mint_id("msg_");
         StreamState {
-            id,
+            // `message_start` names the stream; an id is only minted if it did not.
+            id: String::new(),
             created: unix_now(),
             model: model.into(),
             tools: Vec::new(),
             usage: Usage::default(),
             done: false,
             head: None,
+        }
+    }
+
+    /// The stream's id: the one `message_start` gave, else a minted one.
+    fn ensure_id(&mut self) {
+        if self.id.is_empty() {
+            self.id = http::mint_id("msg_");
         }
     }
 
@@ -125,6 +132,7 @@ impl EventTranslator for StreamState {
             return None;
         }
         let literal = text_delta_literal(ev.data)?;
+        self.ensure_id();
         let head = self.head.get_or_insert_with(|| {
             Rc::new(StreamHead {
                 id: self.id.clone(),
@@ -136,6 +144,9 @@ impl EventTranslator for StreamState {
     }
 
     fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {
+        if ev.event != Some("message_start") {
+            self.ensure_id();
+        }
         // Anthropic names every event, so the name picks the struct to parse into,
         // skipping serde's buffering of internally tagged enums; an unnamed or unknown
         // event goes through the tagged enum.
@@ -208,6 +219,7 @@ impl EventTranslator for StreamState {
     }
 
     fn finish(&mut self) -> Result<Vec<ChatChunk>, UpstreamError> {
+        self.ensure_id();
         if !self.done {
             return Err(UpstreamError::Protocol(
                 "the stream ended before message_stop".into(),

@@ -308,3 +308,21 @@ fn error_bodies_keep_the_provider_message() {
     assert!(e.to_string().contains("max_tokens: Field required"));
     assert!(!e.is_retryable());
 }
+
+/// Without `message_start` the stream still has one id, minted, on every chunk.
+#[test]
+fn a_stream_without_message_start_gets_one_minted_id() {
+    let body: String = STREAM
+        .split("\n\n")
+        .filter(|e| !e.is_empty() && !e.starts_with("event: message_start"))
+        .map(|e| format!("{e}\n\n"))
+        .collect();
+    let chunks: Vec<ChatChunk> = translate(StreamState::new("m"), &body)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("no errors");
+    assert!(chunks.len() >= 3);
+    let id = &chunks[0].id;
+    assert!(id.starts_with("msg_") && id.len() > 10, "{id}");
+    assert!(chunks.iter().all(|c| &c.id == id));
+}
