@@ -295,7 +295,7 @@ pub fn framed(accepted: &Accepted, reply: &Reply) -> Framed {
     if !reply.pieces.is_empty() {
         events.push(event("content_block_start", &json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})));
         for piece in &reply.pieces {
-            events.push(event("content_block_delta", &json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}})));
+            events.push(text_delta_event(index, piece));
         }
         events.push(event(
             "content_block_stop",
@@ -323,6 +323,16 @@ pub fn framed(accepted: &Accepted, reply: &Reply) -> Framed {
         error_event: event("error", &error),
         content_type: "text/event-stream",
     }
+}
+
+/// A `text_delta` event with its keys in the order Anthropic writes them (a `Value`
+/// would sort them), so streams through the simulator meet the gateway's fast path for
+/// them as streams from Anthropic do.
+fn text_delta_event(index: usize, text: &str) -> bytes::Bytes {
+    let text = Value::from(text);
+    bytes::Bytes::from(format!(
+        "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"text_delta\",\"text\":{text}}}}}\n\n"
+    ))
 }
 
 fn event(name: &str, data: &Value) -> bytes::Bytes {

@@ -335,6 +335,12 @@ impl TestApp {
         self.state.ledger.flush().await;
     }
 
+    /// One text from the test database.
+    pub fn query_text(&self, sql: &str) -> String {
+        let conn = rusqlite::Connection::open(&self.db_path).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
     /// One integer from the test database.
     pub fn query_i64(&self, sql: &str) -> i64 {
         let conn = rusqlite::Connection::open(&self.db_path).unwrap();

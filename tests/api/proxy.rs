@@ -163,6 +163,43 @@ async fn every_provider_streams_the_same_text_and_tokens_as_without_streaming() 
     assert_eq!(streamed, plain);
 }
 
+/// With bodies kept, a streamed answer's log row keeps exactly the text the client got,
+/// for every provider (text fragments travel as the provider's string literals, so this
+/// also checks their decoding).
+#[actix_web::test]
+async fn a_streamed_answer_is_kept_in_its_log_row_as_sent() {
+    let app = spawn_app().await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "k",
+            ..KeySpec::default()
+        })
+        .await;
+    for model in WALKTHROUGH_MODELS {
+        let mut body = chat_body(model, "say \"hi\" on two\nlines, 你好");
+        body["stream"] = json!(true);
+        let resp = app.chat(&key, &body).await;
+        assert_eq!(resp.status, StatusCode::OK, "{model}");
+        let text: String = sse_data(&resp.body)
+            .iter()
+            .filter(|e| *e != "[DONE]")
+            .map(|e| serde_json::from_str::<Value>(e).unwrap())
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect();
+        assert!(!text.is_empty(), "{model}");
+        app.flush_ledger().await;
+        let kept = app.query_text(
+            "SELECT b.response FROM request_bodies b JOIN request_logs l ON l.id = b.log_id
+             ORDER BY l.id DESC LIMIT 1",
+        );
+        assert_eq!(kept, text, "{model}");
+    }
+}
+
 #[actix_web::test]
 async fn a_stream_without_include_usage_has_no_usage_chunk() {
     let app = spawn_app().await;
