@@ -35,6 +35,15 @@ def cpu_us(cell):
     return f"{cell['cpu_ticks'] / cell['clk_tck'] * 1e6 / cell['completed']:.1f}"
 
 
+def peers_us(cell):
+    """CPU wrk and the upstream nginx spent per request answered, in µs (for direct,
+    the upstream is the target itself and counts once)."""
+    if not cell.get("completed") or "wrk_cpu_us" not in cell or "upstream_ticks" not in cell:
+        return ""
+    upstream = cell["upstream_ticks"] / cell["clk_tck"] * 1e6
+    return f"{(cell['wrk_cpu_us'] + upstream) / cell['completed']:.1f}"
+
+
 def read_facts(path):
     facts = {}
     with open(path) as f:
@@ -75,10 +84,13 @@ def main():
     print("At c=64 the nginx proxy and tollgate were measured alternately several times; "
           "each row is its median run (by req/s), and the ratio compares the two medians. "
           "CPU is what the target's own processes spent (user + system) per request "
-          "answered: the upstream nginx for direct, the proxy nginx, or tollgate.\n")
+          "answered: the upstream nginx for direct, the proxy nginx, or tollgate; the next "
+          "column is what wrk and the upstream nginx spent per request in the same run, "
+          "since all of them share the two cores.\n")
     print("| upstream | stream | c | target | req/s | p50 ms | p99 ms | p99.9 ms "
-          "| overhead p50 µs | overhead p99 µs | % of nginx proxy req/s | CPU µs/req | runs | errors |")
-    print("|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+          "| overhead p50 µs | overhead p99 µs | % of nginx proxy req/s | CPU µs/req "
+          "| wrk + upstream CPU µs/req | runs | errors |")
+    print("|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for fmt in ("openai", "anthropic"):
         for stream in ("no", "yes"):
             for c in [int(x) for x in args.concurrency.split()]:
@@ -104,7 +116,7 @@ def main():
                     errors = sum(r["status_errors"] + r["socket_errors"] for r in cell["runs"])
                     print(f"| {fmt} | {stream} | {c} | {LABEL[target]} | {rate(cell):,.0f} | {ms(cell['p50_us'])} "
                           f"| {ms(cell['p99_us'])} | {ms(cell['p999_us'])} | {over50} | {over99} | {share} "
-                          f"| {cpu_us(cell)} | {len(cell['runs'])} | {errors} |")
+                          f"| {cpu_us(cell)} | {peers_us(cell)} | {len(cell['runs'])} | {errors} |")
 
     print("\n## Tollgate facts\n")
     print("| measure | value | target | |")

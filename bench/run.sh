@@ -220,11 +220,18 @@ rss_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 # --- load -------------------------------------------------------------------------------
 
 # run_wrk URL CONCURRENCY SECONDS: prints wrk's RESULT line fields.
+# Also reports the CPU wrk itself used (wrk_cpu_us), read with getrusage.
 run_wrk() {
     local url=$1 c=$2 secs=$3 threads=2
     ((c < 2)) && threads=1
-    wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 10s -s "$HERE/wrk.lua" "$url" |
-        awk '/^RESULT/ { $1 = ""; print substr($0, 2) }'
+    python3 -c 'import resource, subprocess, sys
+out = subprocess.run(sys.argv[1:], capture_output=True, text=True).stdout
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+sys.stdout.write(out)
+print(f"WRKCPU {round((used.ru_utime + used.ru_stime) * 1e6)}")' \
+        wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 10s -s "$HERE/wrk.lua" "$url" |
+        awk '/^RESULT/ { $1 = ""; result = substr($0, 2) } /^WRKCPU/ { cpu = $2 }
+             END { print result " wrk_cpu_us=" cpu }'
 }
 
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
@@ -279,11 +286,13 @@ cell() {
             ;;
     esac
     export BENCH_BODY=$body BENCH_AUTH=$auth BENCH_HEADERS=$headers
-    local warm out ticks
+    local warm out ticks up_ticks
     warm=$(run_wrk "$url" "$c" "$WARMUP")
     ticks=$(cpu_ticks "$target")
+    up_ticks=$(cpu_ticks direct)
     out=$(run_wrk "$url" "$c" "$DURATION")
     out="$out cpu_ticks=$(($(cpu_ticks "$target") - ticks)) clk_tck=$CLK_TCK"
+    out="$out upstream_ticks=$(($(cpu_ticks direct) - up_ticks))"
     if [[ $target == tollgate ]]; then
         TOLLGATE_SENT=$((TOLLGATE_SENT + $(field "$warm" sent) + $(field "$out" sent)))
         TOLLGATE_COMPLETED=$((TOLLGATE_COMPLETED + $(field "$warm" completed) + $(field "$out" completed)))

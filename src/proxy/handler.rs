@@ -85,7 +85,7 @@ async fn chat_completions(
         Ok(body) => proceed(&req, &body, &state, &http, &mut ticket).await,
         Err(e) => Err(e),
     };
-    match result {
+    let response = match result {
         Ok(Called {
             answer: Answer::Complete(resp),
             ..
@@ -134,7 +134,11 @@ async fn chat_completions(
             let (_, remaining) = ticket.finish(outcome).await;
             with_headers(resp, &request_id, Some(Nanos::ZERO), remaining)
         }
-    }
+    };
+    // Answers leave in bursts too (see `Client::post_json`): clients waiting on this
+    // worker are woken once for several answers rather than once each.
+    tokio::task::yield_now().await;
+    response
 }
 
 fn with_headers(
