@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::client::{Client, ClientError};
-use super::piece::{Piece, TextDelta};
+use super::piece::Piece;
 use super::sse::{SseEvent, SseParser};
 use super::types::ChatChunk;
 use super::{ChunkStream, Upstream, UpstreamError, UpstreamErrorKind};
@@ -126,10 +126,10 @@ impl Response {
 pub(crate) trait EventTranslator {
     /// Translate one event; `Err` ends the stream with that error.
     fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError>;
-    /// The fast path, tried first: an event that is only a text fragment of choice 0,
-    /// kept as the provider's string literal (see `piece`). `None` means the event
-    /// goes to `chunk_from_event`.
-    fn text_delta(&mut self, _ev: &SseEvent<'_>) -> Option<TextDelta> {
+    /// The fast path, tried first, for the events of an ordinary stream: read without
+    /// building a parse tree, a text fragment kept as the provider's string literal
+    /// (see `piece`). `None` means the event goes to `chunk_from_event`.
+    fn quick(&mut self, _ev: &SseEvent<'_>) -> Option<Piece> {
         None
     }
     /// The terminator has been seen: stop reading.
@@ -232,8 +232,8 @@ fn translate<T: EventTranslator>(
     if *ended || translator.is_done() {
         return;
     }
-    if let Some(text) = translator.text_delta(&ev) {
-        return pending.push_back(Ok(Piece::Text(text)));
+    if let Some(piece) = translator.quick(&ev) {
+        return pending.push_back(Ok(piece));
     }
     match translator.chunk_from_event(&ev) {
         Ok(chunks) => pending.extend(chunks.into_iter().map(|c| Ok(Piece::Chunk(c)))),

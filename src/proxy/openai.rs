@@ -347,8 +347,8 @@ pub(super) fn finish_reason(r: &str) -> Result<FinishReason, UpstreamError> {
     }
 }
 
+mod plain_chunk;
 mod stream;
-mod text_chunk;
 pub(crate) use stream::StreamState;
 
 /// OpenAI's `{"error":{message,type,code}}`; `insufficient_quota` is billing, not rate.

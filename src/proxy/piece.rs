@@ -76,25 +76,7 @@ impl TextDelta {
 
     /// The decoded text.
     pub fn text(&self) -> String {
-        let inner = &self.literal[1..self.literal.len() - 1];
-        let mut out = String::with_capacity(inner.len());
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
-            if c != '\\' {
-                out.push(c);
-                continue;
-            }
-            out.push(match chars.next() {
-                Some('n') => '\n',
-                Some('r') => '\r',
-                Some('t') => '\t',
-                Some('b') => '\u{8}',
-                Some('f') => '\u{c}',
-                Some(other) => other,
-                None => break,
-            });
-        }
-        out
+        decode_canonical(&self.literal)
     }
 
     /// The same delta as a chunk.
@@ -110,6 +92,34 @@ impl TextDelta {
             },
         )
     }
+}
+
+/// The text of a literal [`canonical_literal`] accepts, or `None` for any other.
+pub fn decode_literal(literal: &str) -> Option<String> {
+    canonical_literal(literal).then(|| decode_canonical(literal))
+}
+
+/// Decodes a canonical literal (only the escapes it allows).
+fn decode_canonical(literal: &str) -> String {
+    let inner = &literal[1..literal.len() - 1];
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('n') => '\n',
+            Some('r') => '\r',
+            Some('t') => '\t',
+            Some('b') => '\u{8}',
+            Some('f') => '\u{c}',
+            Some(other) => other,
+            None => break,
+        });
+    }
+    out
 }
 
 /// Number of backslash escapes in the inside of a canonical literal.

@@ -48,8 +48,8 @@ pub(crate) fn translate<T: EventTranslator>(
     events.extend(parser.finish());
     let mut out = Vec::new();
     for ev in events {
-        if let Some(text) = t.text_delta(&ev.as_event()) {
-            out.push(Ok(text.to_chunk()));
+        if let Some(piece) = t.quick(&ev.as_event()) {
+            out.push(Ok(piece.into_chunk()));
             continue;
         }
         match t.chunk_from_event(&ev.as_event()) {

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::*;
-use crate::proxy::piece::{StreamHead, TextDelta};
+use crate::proxy::piece::{Piece, StreamHead, TextDelta};
 
 /// Per-stream state: ids, the running tool index, usage so far.
 pub(crate) struct StreamState {
@@ -127,7 +127,7 @@ fn text_delta_literal(data: &str) -> Option<&str> {
 }
 
 impl EventTranslator for StreamState {
-    fn text_delta(&mut self, ev: &SseEvent<'_>) -> Option<TextDelta> {
+    fn quick(&mut self, ev: &SseEvent<'_>) -> Option<Piece> {
         if ev.event != Some("content_block_delta") {
             return None;
         }
@@ -140,7 +140,7 @@ impl EventTranslator for StreamState {
                 model: self.model.clone(),
             })
         });
-        TextDelta::new(head, literal)
+        TextDelta::new(head, literal).map(Piece::Text)
     }
 
     fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {

@@ -237,7 +237,7 @@ fn text_deltas_take_the_fast_path_and_agree_with_the_parsed_path() {
             event: Some("content_block_delta"),
             data,
         };
-        assert_eq!(state.text_delta(&ev).is_some(), *fast, "{literal}");
+        assert_eq!(state.quick(&ev).is_some(), *fast, "{literal}");
     }
     body.push_str(concat!(
         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n",

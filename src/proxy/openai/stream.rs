@@ -4,9 +4,9 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use super::text_chunk::text_chunk;
+use super::plain_chunk::plain_chunk;
 use super::*;
-use crate::proxy::piece::{StreamHead, TextDelta};
+use crate::proxy::piece::{decode_literal, Piece, StreamHead, TextDelta};
 
 /// Per-stream state for OpenAI-shaped streams (OpenAI, compatible servers, Mistral).
 pub(crate) struct StreamState {
@@ -78,34 +78,69 @@ impl StreamState {
 }
 
 impl EventTranslator for StreamState {
-    /// A text-only chunk, once the first chunk has named the stream, with the model
-    /// the stream already follows.
-    fn text_delta(&mut self, ev: &SseEvent<'_>) -> Option<TextDelta> {
-        let id = self.id.as_deref()?;
-        let head = self.head.get_or_insert_with(|| {
-            Rc::new(StreamHead {
-                id: id.to_string(),
-                created: self.created,
-                model: self.model.clone(),
-            })
-        });
+    /// A plain chunk (role, text, finish; see `plain_chunk`). Like `translate`, the
+    /// first chunk names the stream and the stream follows the chunks' model.
+    fn quick(&mut self, ev: &SseEvent<'_>) -> Option<Piece> {
         let data = ev.data;
-        if let Some((before, after)) = &self.template {
+        if let (Some((before, after)), Some(head)) = (&self.template, &self.head) {
             let literal = data
                 .strip_prefix(&**before)
                 .and_then(|rest| rest.strip_suffix(&**after));
             if let Some(delta) = literal.and_then(|l| TextDelta::new(head, l)) {
-                return Some(delta);
+                return Some(Piece::Text(delta));
             }
         }
-        let chunk = text_chunk(data)?;
-        if chunk.model.is_some_and(|m| m != self.model) {
-            return None;
+        let chunk = plain_chunk(data)?;
+        if let Some(model) = chunk.model.filter(|m| *m != self.model) {
+            self.model = model.to_string();
+            self.head = None;
+            self.template = None;
         }
-        let delta = TextDelta::new(head, chunk.literal)?;
-        let end = chunk.start + chunk.literal.len();
-        self.template = Some((data[..chunk.start].into(), data[end..].into()));
-        Some(delta)
+        let id = match (&self.id, chunk.id) {
+            (Some(id), _) => id,
+            (None, Some(first)) => self.id.insert(first.to_string()),
+            (None, None) => return None,
+        };
+        let head = self.head.get_or_insert_with(|| {
+            Rc::new(StreamHead {
+                id: id.clone(),
+                created: self.created,
+                model: self.model.clone(),
+            })
+        });
+        if chunk.is_text() {
+            let (start, literal) = chunk.content?;
+            let delta = TextDelta::new(head, literal)?;
+            let end = start + literal.len();
+            self.template = Some((data[..start].into(), data[end..].into()));
+            return Some(Piece::Text(delta));
+        }
+        let content = match chunk.content {
+            Some((_, literal)) => Some(decode_literal(literal)?),
+            None => None,
+        };
+        let finish_reason = match chunk.finish_reason {
+            Some(reason) => Some(finish_reason(reason).ok()?),
+            None => None,
+        };
+        let delta = Delta {
+            role: chunk
+                .role
+                .filter(|r| *r == "assistant")
+                .map(|_| Role::Assistant),
+            content,
+            tool_calls: Vec::new(),
+        };
+        Some(Piece::Chunk(ChatChunk::single(
+            &head.id,
+            head.created,
+            &head.model,
+            ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+            },
+        )))
     }
 
     fn chunk_from_event(&mut self, ev: &SseEvent<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::proxy::testing::{rich_request, streamed_text, translate};
+use crate::proxy::Piece;
 
 fn upstream(provider: ProviderKind) -> Upstream {
     Upstream {
@@ -241,10 +242,11 @@ impl EventTranslator for ParsedOnly {
     }
 }
 
-/// Text chunks take the fast path (escapes, a model change, chunks before the first
-/// named one and `\u` spellings included) and give exactly what the typed parse gives.
+/// Plain chunks take the fast path (escapes, model switches back and forth, a text
+/// chunk before the role chunk, and a `\u` spelling that must not) and give exactly
+/// what the typed parse gives.
 #[test]
-fn text_chunks_take_the_fast_path_and_agree_with_the_typed_parse() {
+fn plain_chunks_take_the_fast_path_and_agree_with_the_typed_parse() {
     let text = |model: &str, literal: &str| {
         format!(
             "data: {{\"id\":\"chatcmpl-7\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"{model}\",\"system_fingerprint\":\"fp\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{literal}}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n"
@@ -261,23 +263,28 @@ fn text_chunks_take_the_fast_path_and_agree_with_the_typed_parse() {
         text("gpt-4o-2", r#"" again""#),
         text("gpt-4o-1", r#"" back""#),
         text("gpt-4o-1", r#"" and on""#),
-        "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-2\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n".into(),
-        "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-2\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6,\"total_tokens\":11}}\n\n".into(),
+        // A chunk that is not text switches the model too.
+        "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-2\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}]}\n\n".into(),
+        text("gpt-4o-1", r#"" tail""#),
+        "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n".into(),
+        "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6,\"total_tokens\":11}}\n\n".into(),
         "data: [DONE]\n\n".into(),
     ]
     .concat();
     let mut state = StreamState::new("gpt-4o");
-    let mut fast = 0;
+    let (mut fast, mut quick_chunks) = (0, 0);
     let mut parser = crate::proxy::sse::SseParser::new();
     for ev in parser.feed(body.as_bytes()) {
-        match state.text_delta(&ev.as_event()) {
-            Some(_) => fast += 1,
+        match state.quick(&ev.as_event()) {
+            Some(Piece::Text(_)) => fast += 1,
+            Some(Piece::Chunk(_)) => quick_chunks += 1,
             None => drop(state.chunk_from_event(&ev.as_event()).expect("chunk")),
         }
     }
-    // Not the first (no id yet), the \u spelling, nor the four that switch the model
-    // (the one right after a switch matches the bytes of an earlier text chunk).
-    assert_eq!(fast, 3);
+    // All text chunks but the \u spelling, model switches included.
+    assert_eq!(fast, 9);
+    // The role chunk and the finishing chunk are read without the typed parse too.
+    assert_eq!(quick_chunks, 3);
     let strip = |out: Vec<Result<ChatChunk, UpstreamError>>| -> Vec<ChatChunk> {
         out.into_iter().map(|c| c.expect("no errors")).collect()
     };
@@ -298,6 +305,6 @@ fn text_chunks_take_the_fast_path_and_agree_with_the_typed_parse() {
     }
     assert_eq!(
         streamed_text(&with_fast_path.into_iter().map(Ok).collect::<Vec<_>>()),
-        "before any roleHel\"lo\"\n你好 😀 \\ \tcafé switched flip again back and on"
+        "before any roleHel\"lo\"\n你好 😀 \\ \tcafé switched flip again back and on tail"
     );
 }

@@ -1,35 +1,52 @@
-//! The fast path for the chunks that make up most of an OpenAI-shaped stream: one
-//! choice, index 0, whose delta is only a text fragment. Such a chunk is walked once,
-//! without building anything, and its `content` literal is handed on as it is (see
-//! `piece`). Any other chunk, and anything unexpected in this one, returns `None`,
-//! and the chunk goes through the typed parse, which has the final word on errors.
+//! The fast path for the chunks that make up an ordinary OpenAI-shaped stream: one
+//! choice, index 0, whose delta has at most a role and a text (the role chunk, the
+//! text chunks, the finishing chunk). Such a chunk is walked once without building
+//! anything; a text chunk's `content` literal is then handed on as it is (see `piece`).
+//! Any other chunk (tool calls, usage, several choices, errors) and anything unexpected
+//! returns `None`, and the chunk goes through the typed parse, which has the final word
+//! on errors.
 
-/// What a text-only chunk carries that the stream needs.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct TextChunk<'a> {
-    /// The `model` string's inside, when it has no escapes (else the chunk is refused).
+/// What a plain chunk carries that the stream needs.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct PlainChunk<'a> {
+    /// The `id` string's inside, when present without escapes.
+    pub id: Option<&'a str>,
+    /// The `model` string's inside, when present without escapes.
     pub model: Option<&'a str>,
-    /// The `content` string literal, quotes included.
-    pub literal: &'a str,
-    /// Where the literal starts in the chunk's text.
-    pub start: usize,
+    /// `delta.role`'s inside.
+    pub role: Option<&'a str>,
+    /// `delta.content` as a string literal, quotes included, and where it starts.
+    pub content: Option<(usize, &'a str)>,
+    /// `finish_reason`'s inside, when not null.
+    pub finish_reason: Option<&'a str>,
+}
+
+impl PlainChunk<'_> {
+    /// Only a text fragment: no role, no finish reason.
+    pub fn is_text(&self) -> bool {
+        self.content.is_some() && self.role.is_none() && self.finish_reason.is_none()
+    }
 }
 
 /// Deepest nesting skipped inside ignored fields.
 const MAX_DEPTH: u32 = 32;
 
-/// The chunk's text literal and model, when `data` is a chunk the fast path can take:
-/// exactly one choice with index 0, a delta with `content` (a string) and at most a null
-/// `refusal`, no finish reason, no usage; other fields (id, object, created,
-/// system_fingerprint, logprobs, …) are skipped, as the typed parse ignores them too.
-pub(super) fn text_chunk(data: &str) -> Option<TextChunk<'_>> {
+/// The chunk, when `data` is one the fast path can take: exactly one choice with index
+/// 0, a delta with at most `role`, `content` (a string) and a null `refusal`, no usage;
+/// other fields (object, created, system_fingerprint, logprobs, …) are skipped, as the
+/// typed parse ignores them too. An escaped `id` or `model` also refuses the chunk.
+pub(super) fn plain_chunk(data: &str) -> Option<PlainChunk<'_>> {
     let mut r = Reader::new(data);
-    let mut model = None;
-    let mut literal = None;
+    let mut chunk = PlainChunk::default();
+    let mut choice = false;
     r.object(|r, key| {
         match key {
-            "model" => model = Some(r.plain_string()?),
-            "choices" => literal = Some(r.single_text_choice()?),
+            "id" => chunk.id = Some(r.plain_string()?),
+            "model" => chunk.model = Some(r.plain_string()?),
+            "choices" => {
+                r.single_choice(&mut chunk)?;
+                choice = true;
+            }
             "usage" => r.null()?,
             "error" => return None,
             _ => r.skip_value(0)?,
@@ -37,12 +54,7 @@ pub(super) fn text_chunk(data: &str) -> Option<TextChunk<'_>> {
         Some(())
     })?;
     r.end()?;
-    let (start, literal) = literal?;
-    Some(TextChunk {
-        model,
-        literal,
-        start,
-    })
+    choice.then_some(chunk)
 }
 
 /// A cursor over JSON text that only recognises what the fast path needs.
@@ -144,11 +156,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// `[ {one choice} ]` whose choice is index 0 with a text-only delta and no finish
-    /// reason; gives the content literal and where it starts.
-    fn single_text_choice(&mut self) -> Option<(usize, &'a str)> {
+    /// `[ {one choice} ]` whose choice is index 0 with a plain delta.
+    fn single_choice(&mut self, chunk: &mut PlainChunk<'a>) -> Option<()> {
         self.eat(b'[')?;
-        let mut literal = None;
         let mut index_zero = false;
         self.object(|r, key| {
             match key {
@@ -156,31 +166,34 @@ impl<'a> Reader<'a> {
                     r.eat(b'0')?;
                     index_zero = !matches!(r.bytes().get(r.pos), Some(b'0'..=b'9' | b'.'));
                 }
-                "delta" => literal = Some(r.text_delta()?),
-                "finish_reason" => r.null()?,
+                "delta" => r.plain_delta(chunk)?,
+                "finish_reason" => {
+                    if r.null().is_none() {
+                        chunk.finish_reason = Some(r.plain_string()?);
+                    }
+                }
                 _ => r.skip_value(0)?,
             }
             Some(())
         })?;
         self.eat(b']')?;
-        index_zero.then_some(literal?)
+        index_zero.then_some(())
     }
 
-    /// `{"content": "…"}`, optionally with `"refusal": null`.
-    fn text_delta(&mut self) -> Option<(usize, &'a str)> {
-        let mut literal = None;
+    /// `{"role": "…", "content": "…"}`, each optional, with at most a null `refusal`.
+    fn plain_delta(&mut self, chunk: &mut PlainChunk<'a>) -> Option<()> {
         self.object(|r, key| {
             match key {
                 "content" => {
                     r.ws();
-                    literal = Some((r.pos, r.string()?));
+                    chunk.content = Some((r.pos, r.string()?));
                 }
+                "role" => chunk.role = Some(r.plain_string()?),
                 "refusal" => r.null()?,
                 _ => return None,
             }
             Some(())
-        })?;
-        literal
+        })
     }
 
     /// Any JSON value, not kept.
@@ -232,51 +245,77 @@ mod tests {
     const REAL: &str = r#"{"id":"chatcmpl-B1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"Hel\"lo\n"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x1"}"#;
 
     #[test]
-    fn a_text_chunk_gives_its_literal_and_model() {
+    fn a_text_chunk_gives_its_literal_id_and_model() {
+        let chunk = plain_chunk(REAL).expect("plain");
         assert_eq!(
-            text_chunk(REAL),
-            Some(TextChunk {
+            chunk,
+            PlainChunk {
+                id: Some("chatcmpl-B1"),
                 model: Some("gpt-4o-mini-2024-07-18"),
-                literal: r#""Hel\"lo\n""#,
-                start: REAL.find(r#""Hel"#).expect("literal"),
-            })
+                content: Some((REAL.find(r#""Hel"#).expect("literal"), r#""Hel\"lo\n""#)),
+                ..PlainChunk::default()
+            }
         );
+        assert!(chunk.is_text());
         let spaced = r#" { "choices" : [ { "delta" : { "refusal" : null , "content" : "" } , "index" : 0 , "logprobs" : {"content":[{"token":"x","logprob":-0.5,"bytes":[1,2]}]} } ] , "id" : "c" } "#;
         assert_eq!(
-            text_chunk(spaced),
-            Some(TextChunk {
-                model: None,
-                literal: r#""""#,
-                start: spaced.find(r#""""#).expect("literal"),
+            plain_chunk(spaced),
+            Some(PlainChunk {
+                id: Some("c"),
+                content: Some((spaced.find(r#""""#).expect("literal"), r#""""#)),
+                ..PlainChunk::default()
             })
         );
     }
 
-    /// Every chunk that needs more than a text copy goes to the typed parse.
+    /// The role chunk and the finishing chunk are plain too, but not text.
+    #[test]
+    fn role_and_finish_chunks_are_read() {
+        let role = REAL.replace(
+            r#"{"content":"Hel\"lo\n"}"#,
+            r#"{"role":"assistant","content":"","refusal":null}"#,
+        );
+        let chunk = plain_chunk(&role).expect("plain");
+        assert_eq!(chunk.role, Some("assistant"));
+        assert_eq!(chunk.content.map(|c| c.1), Some(r#""""#));
+        assert!(!chunk.is_text());
+        let finish = REAL
+            .replace(r#"{"content":"Hel\"lo\n"}"#, "{}")
+            .replace(r#""finish_reason":null"#, r#""finish_reason":"stop""#);
+        let chunk = plain_chunk(&finish).expect("plain");
+        assert_eq!(
+            (chunk.role, chunk.content, chunk.finish_reason),
+            (None, None, Some("stop"))
+        );
+        assert!(!chunk.is_text());
+    }
+
+    /// Every chunk that needs more than this goes to the typed parse.
     #[test]
     fn anything_else_is_left_to_the_typed_parse() {
         let refused = [
-            // role, tool calls, finish reason, usage, a second choice, another index
-            REAL.replace(
-                r#"{"content":"Hel"#,
-                r#"{"role":"assistant","content":"Hel"#,
-            ),
+            // tool calls, usage, a second choice, no choice, another index
             REAL.replace(
                 r#"{"content":"Hel\"lo\n"}"#,
                 r#"{"tool_calls":[{"index":0,"function":{"arguments":"{"}}]}"#,
             ),
-            REAL.replace(r#""finish_reason":null"#, r#""finish_reason":"stop""#),
             REAL.replace(r#""usage":null"#, r#""usage":{"prompt_tokens":1}"#),
             REAL.replace(
                 r#"}],"usage""#,
                 r#"},{"index":1,"delta":{"content":"x"}}],"usage""#,
             ),
+            REAL.replace(
+                r#"[{"index":0,"delta":{"content":"Hel\"lo\n"},"logprobs":null,"finish_reason":null}]"#,
+                "[]",
+            ),
             REAL.replace(r#""index":0"#, r#""index":01"#),
             REAL.replace(r#""index":0"#, r#""index":2"#),
             REAL.replace(r#""index":0"#, r#""index":0.5"#),
-            // no content, null content, an error, broken or trailing JSON
-            REAL.replace(r#""content":"Hel\"lo\n""#, r#""refusal":null"#),
+            // a refusal, null content, escaped id or model, an error, broken JSON
+            REAL.replace(r#""content":"Hel\"lo\n""#, r#""refusal":"no""#),
             REAL.replace(r#""content":"Hel\"lo\n""#, r#""content":null"#),
+            REAL.replace("chatcmpl-B1", r"chatcmpl\u002dB1"),
+            REAL.replace("gpt-4o-mini-2024-07-18", r"gpt\u002d4o"),
             r#"{"error":{"message":"overloaded"},"choices":[{"index":0,"delta":{"content":"x"}}]}"#
                 .to_string(),
             REAL[..REAL.len() - 1].to_string(),
@@ -285,15 +324,9 @@ mod tests {
             String::new(),
         ];
         for data in &refused {
-            assert_eq!(text_chunk(data), None, "{data}");
+            assert_eq!(plain_chunk(data), None, "{data}");
         }
         // Without a usage field it is still a text chunk.
-        assert!(text_chunk(&REAL.replace(r#""usage":null,"#, "")).is_some());
-    }
-
-    #[test]
-    fn an_escaped_model_name_is_not_taken_plain() {
-        let data = REAL.replace("gpt-4o-mini-2024-07-18", r"gpt\u002d4o");
-        assert_eq!(text_chunk(&data), None);
+        assert!(plain_chunk(&REAL.replace(r#""usage":null,"#, "")).is_some_and(|c| c.is_text()));
     }
 }
