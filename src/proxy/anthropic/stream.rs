@@ -126,6 +126,16 @@ fn text_delta_literal(data: &str) -> Option<&str> {
         .strip_suffix("}}")
 }
 
+/// `{"type":"content_block_start","index":N,"content_block":{"type":"text","text":""}}`.
+fn is_empty_text_start(data: &str) -> bool {
+    data.strip_prefix(r#"{"type":"content_block_start","index":"#)
+        .and_then(|rest| {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            rest.get(digits..).filter(|_| digits > 0)
+        })
+        .is_some_and(|rest| rest == r#","content_block":{"type":"text","text":""}}"#)
+}
+
 impl EventTranslator for StreamState {
     fn quick(&mut self, ev: &SseEvent<'_>) -> Option<Piece> {
         if ev.event != Some("content_block_delta") {
@@ -170,6 +180,8 @@ impl EventTranslator for StreamState {
                 let e: MessageStartEvent = parse_event(ev.data)?;
                 Event::MessageStart { message: e.message }
             }
+            // An empty text block's start, as Anthropic writes it, says nothing.
+            Some("content_block_start") if is_empty_text_start(ev.data) => Event::Other,
             Some("content_block_start") => {
                 let e: BlockStartEvent = parse_event(ev.data)?;
                 Event::ContentBlockStart {
