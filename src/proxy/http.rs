@@ -165,7 +165,8 @@ where
         body: Box::pin(body),
         parser: SseParser::new(),
         translator,
-        pending: VecDeque::new(),
+        // Room for the chunks of one read of an ordinary stream.
+        pending: VecDeque::with_capacity(16),
         ended: false,
         idle,
         timer: None,

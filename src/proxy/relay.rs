@@ -16,6 +16,8 @@ use super::{ChatChunk, ChunkStream, UpstreamError, Usage};
 const DONE: &[u8] = b"data: [DONE]\n\n";
 /// Largest frame assembled from ready events before it is handed to the client.
 const MAX_FRAME: usize = 64 * 1024;
+/// What a frame starts with room for.
+const FRAME_START: usize = 4 * 1024;
 
 /// The SSE body of one streamed response.
 pub struct Relay {
@@ -126,7 +128,12 @@ impl Stream for Relay {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut out = Vec::new();
         while !self.done && out.len() < MAX_FRAME {
-            match self.inner.as_mut().poll_next(cx) {
+            let next = self.inner.as_mut().poll_next(cx);
+            if out.capacity() == 0 && !next.is_pending() {
+                // Room for a typical burst of events, so the frame is not regrown.
+                out.reserve(FRAME_START);
+            }
+            match next {
                 Poll::Pending => break,
                 Poll::Ready(Some(Ok(Piece::Text(delta)))) => {
                     self.observe_text(&delta);
