@@ -103,33 +103,42 @@ impl<'a> Reader<'a> {
         self.eat_word("null")
     }
 
-    /// A string literal, quotes included; escapes are skipped, not checked. A plain
-    /// loop: the strings of a chunk are a few bytes long, shorter than a SIMD search
-    /// takes to set up.
-    fn string(&mut self) -> Option<&'a str> {
+    /// A string literal, quotes included, and whether it has escapes (skipped, not
+    /// checked). A plain scan: the strings of a chunk are a few bytes long, shorter
+    /// than a SIMD search takes to set up.
+    fn scan_string(&mut self) -> Option<(&'a str, bool)> {
         if self.peek()? != b'"' {
             return None;
         }
         let start = self.pos;
         let bytes = self.bytes();
         let mut i = start + 1;
+        let mut escaped = false;
         loop {
-            match *bytes.get(i)? {
-                b'"' => {
-                    self.pos = i + 1;
-                    return self.text.get(start..self.pos);
-                }
-                b'\\' => i += 2,
-                _ => i += 1,
+            i += bytes
+                .get(i..)?
+                .iter()
+                .position(|b| matches!(b, b'"' | b'\\'))?;
+            if bytes[i] == b'"' {
+                self.pos = i + 1;
+                return Some((self.text.get(start..self.pos)?, escaped));
             }
+            escaped = true;
+            i += 2;
         }
+    }
+
+    /// A string literal, quotes included.
+    fn string(&mut self) -> Option<&'a str> {
+        self.scan_string().map(|(literal, _)| literal)
     }
 
     /// A string's inside, when it has no escapes.
     fn plain_string(&mut self) -> Option<&'a str> {
-        let literal = self.string()?;
-        let inner = &literal[1..literal.len() - 1];
-        (!inner.contains('\\')).then_some(inner)
+        match self.scan_string()? {
+            (literal, false) => Some(&literal[1..literal.len() - 1]),
+            (_, true) => None,
+        }
     }
 
     /// `{ "key": value, … }`, calling `field` at each value.
