@@ -250,8 +250,9 @@ impl<T: EventTranslator> Driver<T> {
     fn after_events(&mut self) {
         if self.ended {
             // Only a translator error sets `ended` inside a batch; it sits last.
-            if let Some(Err(e)) = self.pending.pop_back() {
-                self.pending.push_back(Err(scrub(e, self.key.as_deref())));
+            if let Some(Err(e)) = self.pending.back_mut() {
+                let raw = std::mem::replace(e, UpstreamError::Timeout);
+                *e = scrub(raw, self.key.as_deref());
             }
         } else if self.translator.is_done() {
             self.end();
