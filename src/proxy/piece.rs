@@ -61,11 +61,6 @@ impl TextDelta {
         })
     }
 
-    /// The literal, quotes included.
-    pub fn literal(&self) -> &str {
-        &self.literal
-    }
-
     /// Characters of the decoded text (each escape is one character).
     pub fn chars(&self) -> u64 {
         let inner = &self.literal.as_bytes()[1..self.literal.len() - 1];
