@@ -103,9 +103,10 @@ impl<'a> Reader<'a> {
         self.eat_word("null")
     }
 
-    /// A string literal, quotes included, and whether it has escapes (skipped, not
-    /// checked). A plain scan: the strings of a chunk are a few bytes long, shorter
-    /// than a SIMD search takes to set up.
+    /// A string literal, quotes included, and whether it has escapes. Refuses what
+    /// JSON refuses (raw control characters, unknown escapes), so the fast path takes no
+    /// chunk the typed parse would reject. A plain scan: the strings of a chunk are a
+    /// few bytes long, shorter than a SIMD search takes to set up.
     fn scan_string(&mut self) -> Option<(&'a str, bool)> {
         if self.peek()? != b'"' {
             return None;
@@ -118,14 +119,62 @@ impl<'a> Reader<'a> {
             i += bytes
                 .get(i..)?
                 .iter()
-                .position(|b| matches!(b, b'"' | b'\\'))?;
-            if bytes[i] == b'"' {
-                self.pos = i + 1;
-                return Some((self.text.get(start..self.pos)?, escaped));
+                .position(|b| matches!(b, b'"' | b'\\' | 0..=0x1F))?;
+            match bytes[i] {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Some((self.text.get(start..self.pos)?, escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    i += match bytes.get(i + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                        b'u' if bytes.get(i + 2..i + 6)?.iter().all(u8::is_ascii_hexdigit) => 6,
+                        _ => return None,
+                    };
+                }
+                _ => return None,
             }
-            escaped = true;
-            i += 2;
         }
+    }
+
+    /// A JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&mut self) -> Option<()> {
+        let bytes = self.bytes();
+        let digits = |from: usize| {
+            bytes.get(from..).map_or(0, |rest| {
+                rest.iter().take_while(|b| b.is_ascii_digit()).count()
+            })
+        };
+        let mut i = self.pos;
+        if bytes.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match digits(i) {
+            0 => return None,
+            n if n > 1 && bytes[i] == b'0' => return None,
+            n => i += n,
+        }
+        if bytes.get(i) == Some(&b'.') {
+            let n = digits(i + 1);
+            if n == 0 {
+                return None;
+            }
+            i += 1 + n;
+        }
+        if matches!(bytes.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(bytes.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let n = digits(i);
+            if n == 0 {
+                return None;
+            }
+            i += n;
+        }
+        self.pos = i;
+        Some(())
     }
 
     /// A string literal, quotes included.
@@ -233,15 +282,7 @@ impl<'a> Reader<'a> {
             b't' => self.eat_word("true"),
             b'f' => self.eat_word("false"),
             b'n' => self.null(),
-            b'-' | b'0'..=b'9' => {
-                let rest = &self.bytes()[self.pos..];
-                let len = rest
-                    .iter()
-                    .take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                    .count();
-                self.pos += len;
-                Some(())
-            }
+            b'-' | b'0'..=b'9' => self.number(),
             _ => None,
         }
     }
@@ -329,11 +370,30 @@ mod tests {
                 .to_string(),
             REAL[..REAL.len() - 1].to_string(),
             format!("{REAL}x"),
+            // JSON the typed parse refuses, in fields the fast path skips
+            REAL.replace("fp_1", "fp\u{1}1"),
+            REAL.replace("fp_1", r"fp\x"),
+            REAL.replace("fp_1", r"fp\u12"),
+            REAL.replace("1767225600", "0123"),
+            REAL.replace("1767225600", "1."),
+            REAL.replace("1767225600", "1e"),
+            REAL.replace("1767225600", "--1"),
+            REAL.replace("1767225600", "+1"),
             "[DONE]".to_string(),
             String::new(),
         ];
         for data in &refused {
             assert_eq!(plain_chunk(data), None, "{data}");
+        }
+        // Numbers and escapes JSON allows are skipped as they should be.
+        for (from, to) in [
+            ("1767225600", "-0.5e+3"),
+            ("1767225600", "0"),
+            ("1767225600", "12E7"),
+            ("fp_1", r"fp\u00e9\/\n"),
+        ] {
+            let data = REAL.replace(from, to);
+            assert!(plain_chunk(&data).is_some(), "{data}");
         }
         // Without a usage field it is still a text chunk.
         assert!(plain_chunk(&REAL.replace(r#""usage":null,"#, "")).is_some_and(|c| c.is_text()));
