@@ -36,6 +36,16 @@ impl StreamState {
         }
     }
 
+    /// The stream reports the model its chunks name; what every chunk repeats is
+    /// rebuilt when that changes.
+    fn follow_model(&mut self, model: Option<&str>) {
+        if let Some(model) = model.filter(|m| *m != self.model) {
+            self.model = model.to_string();
+            self.head = None;
+            self.template = None;
+        }
+    }
+
     fn translate(&mut self, chunk: Chunk<'_>) -> Result<Vec<ChatChunk>, UpstreamError> {
         let id = self
             .id
@@ -45,11 +55,7 @@ impl StreamState {
                     .map_or_else(|| http::mint_id("chatcmpl-"), Cow::into_owned)
             })
             .clone();
-        if let Some(model) = chunk.model.filter(|m| *m != self.model) {
-            self.model = model.into_owned();
-            self.head = None;
-            self.template = None;
-        }
+        self.follow_model(chunk.model.as_deref());
         let mut out = Vec::new();
         if !chunk.choices.is_empty() {
             let choices = chunk
@@ -91,11 +97,7 @@ impl EventTranslator for StreamState {
             }
         }
         let chunk = plain_chunk(data)?;
-        if let Some(model) = chunk.model.filter(|m| *m != self.model) {
-            self.model = model.to_string();
-            self.head = None;
-            self.template = None;
-        }
+        self.follow_model(chunk.model);
         let id = match (&self.id, chunk.id) {
             (Some(id), _) => id,
             (None, Some(first)) => self.id.insert(first.to_string()),
