@@ -119,21 +119,26 @@ impl StreamState {
 /// The JSON string literal of a plain `text_delta` event, when the event is written
 /// the way Anthropic writes it; anything else takes the parsed path.
 fn text_delta_literal(data: &str) -> Option<&str> {
-    let rest = data.strip_prefix(r#"{"type":"content_block_delta","index":"#)?;
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let rest = rest.get(digits..).filter(|_| digits > 0)?;
-    rest.strip_prefix(r#","delta":{"type":"text_delta","text":"#)?
+    after_block_index(data, "content_block_delta")?
+        .strip_prefix(r#","delta":{"type":"text_delta","text":"#)?
         .strip_suffix("}}")
 }
 
 /// `{"type":"content_block_start","index":N,"content_block":{"type":"text","text":""}}`.
 fn is_empty_text_start(data: &str) -> bool {
-    data.strip_prefix(r#"{"type":"content_block_start","index":"#)
-        .and_then(|rest| {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            rest.get(digits..).filter(|_| digits > 0)
-        })
+    after_block_index(data, "content_block_start")
         .is_some_and(|rest| rest == r#","content_block":{"type":"text","text":""}}"#)
+}
+
+/// What follows `{"type":"<kind>","index":<digits>` in a block event written the way
+/// Anthropic writes it.
+fn after_block_index<'a>(data: &'a str, kind: &str) -> Option<&'a str> {
+    let rest = data
+        .strip_prefix(r#"{"type":""#)?
+        .strip_prefix(kind)?
+        .strip_prefix(r#"","index":"#)?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    rest.get(digits..).filter(|_| digits > 0)
 }
 
 impl EventTranslator for StreamState {
