@@ -1,10 +1,10 @@
 //! The fast path for the chunks that make up an ordinary OpenAI-shaped stream: one
 //! choice, index 0, whose delta has at most a role and a text (the role chunk, the
-//! text chunks, the finishing chunk). Such a chunk is walked once without building
-//! anything; a text chunk's `content` literal is then handed on as it is (see `piece`).
-//! Any other chunk (tool calls, usage, several choices, errors) and anything unexpected
-//! returns `None`, and the chunk goes through the typed parse, which has the final word
-//! on errors.
+//! text chunks, the finishing chunk), and the usage-only chunk. Such a chunk is walked
+//! once without building anything; a text chunk's `content` literal is then handed on
+//! as it is (see `piece`). Any other chunk (tool calls, several choices, usage beside a
+//! choice, errors) and anything unexpected returns `None`, and the chunk goes through
+//! the typed parse, which has the final word on errors.
 
 /// What a plain chunk carries that the stream needs.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -19,6 +19,19 @@ pub(super) struct PlainChunk<'a> {
     pub content: Option<(usize, &'a str)>,
     /// `finish_reason`'s inside, when not null.
     pub finish_reason: Option<&'a str>,
+    /// The usage report of a usage-only chunk (`"choices": []`).
+    pub usage: Option<PlainUsage>,
+}
+
+/// The usage fields the typed parse reads.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct PlainUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// `prompt_tokens_details.cached_tokens`.
+    pub cached_tokens: Option<u64>,
+    /// DeepSeek's name for cache hits.
+    pub prompt_cache_hit_tokens: Option<u64>,
 }
 
 impl PlainChunk<'_> {
@@ -32,29 +45,49 @@ impl PlainChunk<'_> {
 const MAX_DEPTH: u32 = 32;
 
 /// The chunk, when `data` is one the fast path can take: exactly one choice with index
-/// 0, a delta with at most `role`, `content` (a string) and a null `refusal`, no usage;
-/// other fields (object, created, system_fingerprint, logprobs, …) are skipped, as the
-/// typed parse ignores them too. An escaped `id` or `model` also refuses the chunk.
+/// 0, a delta with at most `role`, `content` (a string) and a null `refusal`, and no
+/// usage; or no choice and a usage report. Other fields (object, created,
+/// system_fingerprint, logprobs, …) are skipped, as the typed parse ignores them too.
+/// An escaped `id` or `model`, or a field the typed parse reads given twice, refuses
+/// the chunk.
 pub(super) fn plain_chunk(data: &str) -> Option<PlainChunk<'_>> {
     let mut r = Reader::new(data);
     let mut chunk = PlainChunk::default();
-    let mut choice = false;
+    let (mut choices, mut choice) = (false, false);
+    let mut usage_seen = false;
     r.object(|r, key| {
         match key {
-            "id" => chunk.id = Some(r.plain_string()?),
-            "model" => chunk.model = Some(r.plain_string()?),
-            "choices" => {
-                r.single_choice(&mut chunk)?;
-                choice = true;
+            "id" => once(&mut chunk.id, r.plain_string()?)?,
+            "model" => once(&mut chunk.model, r.plain_string()?)?,
+            "choices" if !choices => {
+                choices = true;
+                if !r.empty_array() {
+                    r.single_choice(&mut chunk)?;
+                    choice = true;
+                }
             }
-            "usage" => r.null()?,
-            "error" => return None,
+            "usage" if !usage_seen => {
+                usage_seen = true;
+                if r.null().is_none() {
+                    chunk.usage = Some(r.usage()?);
+                }
+            }
+            "choices" | "usage" | "error" => return None,
             _ => r.skip_value(0)?,
         }
         Some(())
     })?;
     r.end()?;
-    choice.then_some(chunk)
+    match (choice, &chunk.usage) {
+        (true, None) | (false, Some(_)) => Some(chunk),
+        _ => None,
+    }
+}
+
+/// Fills `slot` the first time; a second value refuses the chunk, as serde refuses a
+/// duplicate field.
+fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    slot.is_none().then(|| *slot = Some(value))
 }
 
 /// A cursor over JSON text that only recognises what the fast path needs.
@@ -214,28 +247,38 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `[]`, consumed; anything else is left where it is.
+    fn empty_array(&mut self) -> bool {
+        let start = self.pos;
+        if self.eat(b'[').is_some() && self.eat(b']').is_some() {
+            return true;
+        }
+        self.pos = start;
+        false
+    }
+
     /// `[ {one choice} ]` whose choice is index 0 with a plain delta.
     fn single_choice(&mut self, chunk: &mut PlainChunk<'a>) -> Option<()> {
         self.eat(b'[')?;
-        let mut index_zero = false;
+        let (mut index, mut delta, mut finish) = (None, None, None);
         self.object(|r, key| {
             match key {
-                "index" => {
-                    r.eat(b'0')?;
-                    index_zero = !matches!(r.bytes().get(r.pos), Some(b'0'..=b'9' | b'.'));
-                }
-                "delta" => r.plain_delta(chunk)?,
+                "index" => once(&mut index, r.unsigned()?)?,
+                "delta" => once(&mut delta, r.plain_delta(chunk)?)?,
                 "finish_reason" => {
-                    if r.null().is_none() {
-                        chunk.finish_reason = Some(r.plain_string()?);
-                    }
+                    let reason = match r.null() {
+                        Some(()) => None,
+                        None => Some(r.plain_string()?),
+                    };
+                    once(&mut finish, reason)?;
                 }
                 _ => r.skip_value(0)?,
             }
             Some(())
         })?;
         self.eat(b']')?;
-        index_zero.then_some(())
+        chunk.finish_reason = finish.flatten();
+        (index == Some(0)).then_some(())
     }
 
     /// `{"role": "…", "content": "…"}`, each optional, with at most a null `refusal`.
@@ -244,14 +287,87 @@ impl<'a> Reader<'a> {
             match key {
                 "content" => {
                     r.ws();
-                    chunk.content = Some((r.pos, r.string()?));
+                    let at = r.pos;
+                    once(&mut chunk.content, (at, r.string()?))?;
                 }
-                "role" => chunk.role = Some(r.plain_string()?),
+                "role" => once(&mut chunk.role, r.plain_string()?)?,
                 "refusal" => r.null()?,
                 _ => return None,
             }
             Some(())
         })
+    }
+
+    /// The usage object: the fields the typed parse reads, others skipped.
+    fn usage(&mut self) -> Option<PlainUsage> {
+        let (mut prompt, mut completion, mut details, mut hits) = (None, None, None, None);
+        self.object(|r, key| {
+            match key {
+                "prompt_tokens" => once(&mut prompt, r.unsigned()?)?,
+                "completion_tokens" => once(&mut completion, r.unsigned()?)?,
+                "prompt_tokens_details" => {
+                    let cached = match r.null() {
+                        Some(()) => None,
+                        None => r.cached_tokens()?,
+                    };
+                    once(&mut details, cached)?;
+                }
+                "prompt_cache_hit_tokens" => {
+                    let value = match r.null() {
+                        Some(()) => None,
+                        None => Some(r.unsigned()?),
+                    };
+                    once(&mut hits, value)?;
+                }
+                _ => r.skip_value(1)?,
+            }
+            Some(())
+        })?;
+        Some(PlainUsage {
+            prompt_tokens: prompt.unwrap_or(0),
+            completion_tokens: completion.unwrap_or(0),
+            cached_tokens: details.flatten(),
+            prompt_cache_hit_tokens: hits.flatten(),
+        })
+    }
+
+    /// `prompt_tokens_details`: its `cached_tokens`, others skipped.
+    fn cached_tokens(&mut self) -> Option<Option<u64>> {
+        let mut cached = None;
+        self.object(|r, key| {
+            match key {
+                "cached_tokens" => {
+                    let value = match r.null() {
+                        Some(()) => None,
+                        None => Some(r.unsigned()?),
+                    };
+                    once(&mut cached, value)?;
+                }
+                _ => r.skip_value(2)?,
+            }
+            Some(())
+        })?;
+        Some(cached.flatten())
+    }
+
+    /// A JSON integer that fits a `u64` (a fraction or exponent is a float to serde).
+    fn unsigned(&mut self) -> Option<u64> {
+        self.ws();
+        let bytes = self.bytes();
+        let digits = bytes[self.pos..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let text = self.text.get(self.pos..self.pos + digits)?;
+        if digits == 0 || (digits > 1 && text.starts_with('0')) {
+            return None;
+        }
+        if matches!(bytes.get(self.pos + digits), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let value = text.parse().ok()?;
+        self.pos += digits;
+        Some(value)
     }
 
     /// Any JSON value, not kept.
@@ -338,6 +454,45 @@ mod tests {
             (None, None, Some("stop"))
         );
         assert!(!chunk.is_text());
+    }
+
+    /// The usage-only chunk gives the fields the typed parse reads.
+    #[test]
+    fn a_usage_chunk_is_read() {
+        let usage = r#"{"id":"c","model":"m","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":3,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}"#;
+        assert_eq!(
+            plain_chunk(usage).and_then(|c| c.usage),
+            Some(PlainUsage {
+                prompt_tokens: 12,
+                completion_tokens: 9,
+                cached_tokens: Some(3),
+                prompt_cache_hit_tokens: None,
+            })
+        );
+        let deepseek = r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":1,"prompt_tokens_details":null,"prompt_cache_hit_tokens":4}}"#;
+        assert_eq!(
+            plain_chunk(deepseek).and_then(|c| c.usage),
+            Some(PlainUsage {
+                prompt_tokens: 7,
+                completion_tokens: 1,
+                cached_tokens: None,
+                prompt_cache_hit_tokens: Some(4),
+            })
+        );
+        // What serde refuses for these fields is refused here too.
+        for bad in [
+            r#"{"choices":[],"usage":{"prompt_tokens":1.0}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":-1}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":null}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1e3}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1,"prompt_tokens":2}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":18446744073709551616}}"#,
+            r#"{"id":"a","id":"b","choices":[],"usage":{"prompt_tokens":1}}"#,
+            r#"{"choices":[],"usage":null}"#,
+            r#"{"choices":[],"choices":[],"usage":{"prompt_tokens":1}}"#,
+        ] {
+            assert_eq!(plain_chunk(bad), None, "{bad}");
+        }
     }
 
     /// Every chunk that needs more than this goes to the typed parse.

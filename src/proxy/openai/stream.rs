@@ -84,8 +84,8 @@ impl StreamState {
 }
 
 impl EventTranslator for StreamState {
-    /// A plain chunk (role, text, finish; see `plain_chunk`). Like `translate`, the
-    /// first chunk names the stream and the stream follows the chunks' model.
+    /// A plain chunk (role, text, finish, usage; see `plain_chunk`). Like `translate`,
+    /// the first chunk names the stream and the stream follows the chunks' model.
     fn quick(&mut self, ev: &SseEvent<'_>) -> Option<Piece> {
         let data = ev.data;
         if let (Some((before, after)), Some(head)) = (&self.template, &self.head) {
@@ -110,6 +110,22 @@ impl EventTranslator for StreamState {
                 model: self.model.clone(),
             })
         });
+        if let Some(u) = chunk.usage {
+            let usage = WireUsage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+                prompt_tokens_details: Some(PromptDetails {
+                    cached_tokens: u.cached_tokens,
+                }),
+                prompt_cache_hit_tokens: u.prompt_cache_hit_tokens,
+            };
+            return Some(Piece::Chunk(ChatChunk::usage_only(
+                &head.id,
+                head.created,
+                &head.model,
+                usage.canonical(),
+            )));
+        }
         if chunk.is_text() {
             let (start, literal) = chunk.content?;
             let delta = TextDelta::new(head, literal)?;

@@ -267,7 +267,7 @@ fn plain_chunks_take_the_fast_path_and_agree_with_the_typed_parse() {
         "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-2\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}]}\n\n".into(),
         text("gpt-4o-1", r#"" tail""#),
         "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n".into(),
-        "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6,\"total_tokens\":11}}\n\n".into(),
+        "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6,\"total_tokens\":11,\"prompt_tokens_details\":{\"cached_tokens\":2,\"audio_tokens\":0}}}\n\n".into(),
         "data: [DONE]\n\n".into(),
     ]
     .concat();
@@ -283,8 +283,9 @@ fn plain_chunks_take_the_fast_path_and_agree_with_the_typed_parse() {
     }
     // All text chunks but the \u spelling, model switches included.
     assert_eq!(fast, 9);
-    // The role chunk and the finishing chunk are read without the typed parse too.
-    assert_eq!(quick_chunks, 3);
+    // The role chunks, the finishing chunk and the usage chunk are read without the
+    // typed parse too.
+    assert_eq!(quick_chunks, 4);
     let strip = |out: Vec<Result<ChatChunk, UpstreamError>>| -> Vec<ChatChunk> {
         out.into_iter().map(|c| c.expect("no errors")).collect()
     };
