@@ -190,29 +190,13 @@ impl<T: EventTranslator + Unpin> Stream for Driver<T> {
             match this.body.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(bytes))) => {
                     this.rearm = true;
-                    let Driver {
-                        parser,
-                        translator,
-                        pending,
-                        ended,
-                        ..
-                    } = this;
-                    parser.feed_each(&bytes, &mut |ev| translate(translator, pending, ended, ev));
-                    this.after_events();
+                    this.take_events(Some(&bytes));
                 }
                 Poll::Ready(Some(Err(e))) => {
                     this.fail(UpstreamError::Protocol(format!("stream cut: {e}")))
                 }
                 Poll::Ready(None) => {
-                    let Driver {
-                        parser,
-                        translator,
-                        pending,
-                        ended,
-                        ..
-                    } = this;
-                    parser.finish_each(&mut |ev| translate(translator, pending, ended, ev));
-                    this.after_events();
+                    this.take_events(None);
                     if !this.ended {
                         this.end();
                     }
@@ -246,6 +230,24 @@ fn translate<T: EventTranslator>(
 }
 
 impl<T: EventTranslator> Driver<T> {
+    /// Translates the events `bytes` complete (`None`: the body ended, flush the
+    /// parser), then ends the stream on an error or the terminator.
+    fn take_events(&mut self, bytes: Option<&[u8]>) {
+        let Driver {
+            parser,
+            translator,
+            pending,
+            ended,
+            ..
+        } = self;
+        let mut on_event = |ev: SseEvent<'_>| translate(translator, pending, ended, ev);
+        match bytes {
+            Some(bytes) => parser.feed_each(bytes, &mut on_event),
+            None => parser.finish_each(&mut on_event),
+        }
+        self.after_events();
+    }
+
     /// After a batch of events: a translator error is scrubbed; a terminator ends.
     fn after_events(&mut self) {
         if self.ended {
@@ -261,18 +263,17 @@ impl<T: EventTranslator> Driver<T> {
 
     /// The body is not ready: wait, unless the provider has been silent too long.
     fn wait(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Piece, UpstreamError>>> {
-        let deadline = tokio::time::Instant::now() + self.idle;
+        let idle = self.idle;
         let timer = match &mut self.timer {
             Some(timer) => {
                 if std::mem::take(&mut self.rearm) {
-                    timer.as_mut().reset(deadline);
+                    timer.as_mut().reset(tokio::time::Instant::now() + idle);
                 }
                 timer
             }
             None => {
                 self.rearm = false;
-                self.timer
-                    .insert(Box::pin(tokio::time::sleep_until(deadline)))
+                self.timer.insert(Box::pin(tokio::time::sleep(idle)))
             }
         };
         if timer.as_mut().poll(cx).is_pending() {

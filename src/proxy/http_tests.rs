@@ -14,7 +14,10 @@ use tokio::sync::Notify;
 
 use super::testing::rich_request;
 use super::types::FinishReason;
-use super::{complete, stream, Piece, ProviderKind, Upstream, UpstreamError, UpstreamErrorKind};
+use super::{
+    complete, stream, ChatChunk, ChunkStream, Piece, ProviderKind, Upstream, UpstreamError,
+    UpstreamErrorKind,
+};
 
 const KEY: &str = "sk-live-secret-1234";
 
@@ -149,6 +152,27 @@ async fn answer(
     }
 }
 
+/// The stream's next item, which must be a chunk.
+async fn next_chunk(chunks: &mut ChunkStream) -> ChatChunk {
+    chunks
+        .next()
+        .await
+        .expect("item")
+        .expect("chunk")
+        .into_chunk()
+}
+
+/// The rest of the stream, which must hold no error.
+async fn rest_chunks(chunks: ChunkStream) -> Vec<ChatChunk> {
+    chunks
+        .map(|r| r.map(Piece::into_chunk))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("no errors")
+}
+
 fn upstream(provider: ProviderKind, base: String, model: &str) -> Upstream {
     Upstream {
         provider,
@@ -204,27 +228,12 @@ async fn anthropic_stream_translates_chunks_before_the_body_ends() {
     let mut chunks = stream(&super::Client::new(), &up, &rich_request())
         .await
         .expect("stream");
-    let role = chunks
-        .next()
-        .await
-        .expect("item")
-        .expect("chunk")
-        .into_chunk();
+    let role = next_chunk(&mut chunks).await;
     assert_eq!(role.id, "msg_7");
-    let hel = chunks
-        .next()
-        .await
-        .expect("item")
-        .expect("chunk")
-        .into_chunk();
+    let hel = next_chunk(&mut chunks).await;
     assert_eq!(hel.choices[0].delta.content.as_deref(), Some("Hel"));
     fake.release.notify_one();
-    let rest: Vec<_> = chunks.collect().await;
-    let rest: Vec<_> = rest
-        .into_iter()
-        .map(|r| r.map(Piece::into_chunk))
-        .collect::<Result<Vec<_>, _>>()
-        .expect("no errors");
+    let rest = rest_chunks(chunks).await;
     assert_eq!(rest[0].choices[0].delta.content.as_deref(), Some("lo"));
     assert_eq!(rest[1].choices[0].finish_reason, Some(FinishReason::Stop));
     assert_eq!(
@@ -251,27 +260,11 @@ async fn gemini_stream_uses_alt_sse_and_the_key_header() {
     let mut chunks = stream(&super::Client::new(), &up, &rich_request())
         .await
         .expect("stream");
-    let _role = chunks
-        .next()
-        .await
-        .expect("item")
-        .expect("chunk")
-        .into_chunk();
-    let bon = chunks
-        .next()
-        .await
-        .expect("item")
-        .expect("chunk")
-        .into_chunk();
+    let _role = next_chunk(&mut chunks).await;
+    let bon = next_chunk(&mut chunks).await;
     assert_eq!(bon.choices[0].delta.content.as_deref(), Some("Bon"));
     fake.release.notify_one();
-    let rest: Vec<_> = chunks
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .map(|r| r.map(Piece::into_chunk))
-        .collect::<Result<Vec<_>, _>>()
-        .expect("ok");
+    let rest = rest_chunks(chunks).await;
     assert_eq!(rest.len(), 3);
     assert_eq!(rest[2].usage.map(|u| u.total()), Some(6));
     let seen = fake.last();

@@ -62,10 +62,7 @@ impl Relay {
         }
         for c in &chunk.choices {
             if let Some(t) = &c.delta.content {
-                self.streamed_chars += t.chars().count() as u64;
-                if self.keep_text && self.text.len() < 16 * 1024 {
-                    self.text.push_str(t);
-                }
+                self.saw_text(t.chars().count() as u64, |out| out.push_str(t));
             }
             for call in &c.delta.tool_calls {
                 self.streamed_chars += call
@@ -77,9 +74,14 @@ impl Relay {
     }
 
     fn observe_text(&mut self, delta: &TextDelta) {
-        self.streamed_chars += delta.chars();
+        self.saw_text(delta.chars(), |out| out.push_str(&delta.text()));
+    }
+
+    /// Counts streamed text, and keeps it (up to 16 KiB) when bodies are stored.
+    fn saw_text(&mut self, chars: u64, append: impl FnOnce(&mut String)) {
+        self.streamed_chars += chars;
         if self.keep_text && self.text.len() < 16 * 1024 {
-            self.text.push_str(&delta.text());
+            append(&mut self.text);
         }
     }
 

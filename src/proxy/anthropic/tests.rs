@@ -183,27 +183,32 @@ fn a_tool_use_stream_translates_with_a_running_tool_index() {
     assert!(chunks.iter().all(|c| c.id == "msg_1"));
 }
 
+/// `body` with its `event:` lines dropped.
+fn without_event_names(body: &str) -> String {
+    body.lines()
+        .filter(|l| !l.starts_with("event:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// The chunks of an error-free stream, with `created` zeroed so two runs compare.
+fn chunks_at_time_zero(body: &str) -> Vec<ChatChunk> {
+    translate(StreamState::new("m"), body)
+        .into_iter()
+        .map(|c| ChatChunk {
+            created: 0,
+            ..c.expect("no errors")
+        })
+        .collect()
+}
+
 /// Events are parsed by their `event:` name; a stream without names (or with names we
 /// do not know) goes through the `type`-tagged parse and gives the same chunks.
 #[test]
 fn named_and_unnamed_events_translate_alike() {
-    let unnamed: String = STREAM
-        .lines()
-        .filter(|l| !l.starts_with("event:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let run = |body: &str| -> Vec<ChatChunk> {
-        translate(StreamState::new("m"), body)
-            .into_iter()
-            .map(|c| ChatChunk {
-                created: 0,
-                ..c.expect("no errors")
-            })
-            .collect()
-    };
-    let named = run(STREAM);
+    let named = chunks_at_time_zero(STREAM);
     assert_eq!(named.len(), 7);
-    assert_eq!(run(&unnamed), named);
+    assert_eq!(chunks_at_time_zero(&without_event_names(STREAM)), named);
 }
 
 /// Text deltas take the literal-copying fast path when written as Anthropic writes them
@@ -243,22 +248,8 @@ fn text_deltas_take_the_fast_path_and_agree_with_the_parsed_path() {
         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n",
         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
     ));
-    let unnamed: String = body
-        .lines()
-        .filter(|l| !l.starts_with("event:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let run = |body: &str| -> Vec<ChatChunk> {
-        translate(StreamState::new("m"), body)
-            .into_iter()
-            .map(|c| ChatChunk {
-                created: 0,
-                ..c.expect("no errors")
-            })
-            .collect()
-    };
-    let named = run(&body);
-    assert_eq!(run(&unnamed), named);
+    let named = chunks_at_time_zero(&body);
+    assert_eq!(chunks_at_time_zero(&without_event_names(&body)), named);
     assert_eq!(
         streamed_text(&named.iter().cloned().map(Ok).collect::<Vec<_>>()),
         "Hello say \"hi\"\n\tto \\ 你好 😀café\u{0}".replace('\u{0}', "a/b")

@@ -136,6 +136,14 @@ impl<'a> Reader<'a> {
         self.eat_word("null")
     }
 
+    /// `null` (`Some(None)`), or what `read` reads (`Some(Some(_))`).
+    fn or_null<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        match self.null() {
+            Some(()) => Some(None),
+            None => read(self).map(Some),
+        }
+    }
+
     /// A string literal, quotes included, and whether it has escapes. Refuses what
     /// JSON refuses (raw control characters, unknown escapes), so the fast path takes no
     /// chunk the typed parse would reject. A plain scan: the strings of a chunk are a
@@ -265,13 +273,7 @@ impl<'a> Reader<'a> {
             match key {
                 "index" => once(&mut index, r.unsigned()?)?,
                 "delta" => once(&mut delta, r.plain_delta(chunk)?)?,
-                "finish_reason" => {
-                    let reason = match r.null() {
-                        Some(()) => None,
-                        None => Some(r.plain_string()?),
-                    };
-                    once(&mut finish, reason)?;
-                }
+                "finish_reason" => once(&mut finish, r.or_null(Reader::plain_string)?)?,
                 _ => r.skip_value(0)?,
             }
             Some(())
@@ -306,19 +308,9 @@ impl<'a> Reader<'a> {
                 "prompt_tokens" => once(&mut prompt, r.unsigned()?)?,
                 "completion_tokens" => once(&mut completion, r.unsigned()?)?,
                 "prompt_tokens_details" => {
-                    let cached = match r.null() {
-                        Some(()) => None,
-                        None => r.cached_tokens()?,
-                    };
-                    once(&mut details, cached)?;
+                    once(&mut details, r.or_null(Reader::cached_tokens)?.flatten())?
                 }
-                "prompt_cache_hit_tokens" => {
-                    let value = match r.null() {
-                        Some(()) => None,
-                        None => Some(r.unsigned()?),
-                    };
-                    once(&mut hits, value)?;
-                }
+                "prompt_cache_hit_tokens" => once(&mut hits, r.or_null(Reader::unsigned)?)?,
                 _ => r.skip_value(1)?,
             }
             Some(())
@@ -336,13 +328,7 @@ impl<'a> Reader<'a> {
         let mut cached = None;
         self.object(|r, key| {
             match key {
-                "cached_tokens" => {
-                    let value = match r.null() {
-                        Some(()) => None,
-                        None => Some(r.unsigned()?),
-                    };
-                    once(&mut cached, value)?;
-                }
+                "cached_tokens" => once(&mut cached, r.or_null(Reader::unsigned)?)?,
                 _ => r.skip_value(2)?,
             }
             Some(())

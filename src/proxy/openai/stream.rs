@@ -133,31 +133,25 @@ impl EventTranslator for StreamState {
             self.template = Some((data[..start].into(), data[end..].into()));
             return Some(Piece::Text(delta));
         }
+        // The role and finishing chunks go through the typed path's mapping.
         let content = match chunk.content {
-            Some((_, literal)) => Some(decode_literal(literal)?),
+            Some((_, literal)) => Some(WireText(decode_literal(literal)?)),
             None => None,
         };
-        let finish_reason = match chunk.finish_reason {
-            Some(reason) => Some(finish_reason(reason).ok()?),
-            None => None,
-        };
-        let delta = Delta {
-            role: chunk
-                .role
-                .filter(|r| *r == "assistant")
-                .map(|_| Role::Assistant),
-            content,
-            tool_calls: Vec::new(),
+        let choice = WireChunkChoice {
+            index: 0,
+            delta: WireDelta {
+                role: chunk.role.map(str::to_string),
+                content,
+                tool_calls: None,
+            },
+            finish_reason: chunk.finish_reason.map(str::to_string),
         };
         Some(Piece::Chunk(ChatChunk::single(
             &head.id,
             head.created,
             &head.model,
-            ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason,
-            },
+            chunk_choice(choice).ok()?,
         )))
     }
 
