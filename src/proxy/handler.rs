@@ -111,11 +111,11 @@ async fn chat_completions(
             let remaining = ticket.key_remaining();
             let keep = state.config.server.store_bodies;
             let relay = Relay::new(chunks, ticket, include_usage, prompt_estimate, keep);
-            let resp = HttpResponse::Ok()
-                .content_type("text/event-stream")
+            let mut head = HttpResponse::Ok();
+            head.content_type("text/event-stream")
                 .insert_header((header::CACHE_CONTROL, "no-cache"))
-                .insert_header(("x-accel-buffering", "no"))
-                .streaming(relay);
+                .insert_header(("x-accel-buffering", "no"));
+            let resp = relay.respond(head);
             with_headers(resp, &request_id, None, remaining)
         }
         Err(error) => {

@@ -1,12 +1,13 @@
 //! Relays a translated upstream stream to the client as OpenAI SSE, chunk by chunk as
-//! it arrives (never buffered), and finishes the request's ticket when the stream
+//! it arrives (never held back), and finishes the request's ticket when the stream
 //! ends, fails, or the client goes away (the ticket's drop charges what was streamed).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use actix_web::{HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{stream, FutureExt, Stream, StreamExt};
 
 use super::piece::{Piece, TextDelta, TextWriter};
 use super::sse::encode_data;
@@ -53,6 +54,24 @@ impl Relay {
             keep_text,
             done: false,
             texts: TextWriter::default(),
+        }
+    }
+
+    /// The response that carries this stream under `head`.
+    ///
+    /// When the provider's whole stream is already in hand as the answer starts (a
+    /// short answer from a fast local model, or a provider or proxy that buffers), it
+    /// goes out in one piece with a `Content-Length`, as a plain reverse proxy passes on
+    /// the provider's own length: the client has no chunk framing to undo. Any other
+    /// stream goes out chunked, each part as soon as it arrives.
+    pub fn respond(mut self, mut head: HttpResponseBuilder) -> HttpResponse {
+        // Polled once without a real waker: if the provider is not done, the stream is
+        // handed to the server, whose first poll registers its own waker before waiting.
+        match self.next().now_or_never() {
+            Some(Some(Ok(whole))) if self.done => head.body(whole),
+            Some(Some(first)) => head.streaming(stream::iter([first]).chain(self)),
+            Some(None) => head.finish(),
+            None => head.streaming(self),
         }
     }
 

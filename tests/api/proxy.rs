@@ -222,6 +222,98 @@ async fn a_stream_without_include_usage_has_no_usage_chunk() {
     );
 }
 
+#[actix_web::test]
+async fn a_stream_the_provider_has_already_finished_goes_out_whole_with_its_length() {
+    let app = spawn_app().await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "k",
+            ..KeySpec::default()
+        })
+        .await;
+    for model in WALKTHROUGH_MODELS {
+        let mut body = chat_body(model, "hello");
+        body["stream"] = json!(true);
+        let resp = app.chat(&key, &body).await;
+        assert_eq!(resp.status, StatusCode::OK, "{model}");
+        assert_eq!(
+            resp.header("content-length"),
+            Some(resp.body.len().to_string()),
+            "{model}"
+        );
+        assert_eq!(resp.header("transfer-encoding"), None, "{model}");
+        assert_eq!(
+            resp.header("content-type").as_deref(),
+            Some("text/event-stream"),
+            "{model}"
+        );
+        let events = sse_data(&resp.body);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{model}");
+    }
+}
+
+#[actix_web::test]
+async fn a_stream_that_arrives_over_time_goes_out_as_it_arrives() {
+    let app = spawn_app().await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "k",
+            ..KeySpec::default()
+        })
+        .await;
+    app.sim.push_fault(fault(
+        Some(SimProvider::Anthropic),
+        1,
+        FaultKind::StreamDelay { ms: 150 },
+    ));
+    let mut body = chat_body("claude-3-5-sonnet", "hello there");
+    body["stream"] = json!(true);
+    let client = awc::Client::default();
+    let mut resp = client
+        .post(format!("{}/chat/completions", app.url))
+        .bearer_auth(&key)
+        .send_json(&body)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let chunked = resp
+        .headers()
+        .get("transfer-encoding")
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(chunked, Some("chunked"));
+    assert!(resp.headers().get("content-length").is_none());
+    use futures_util::StreamExt;
+    let first = resp.next().await.expect("a first part").unwrap();
+    let first_at = std::time::Instant::now();
+    let first = String::from_utf8(first.to_vec()).unwrap();
+    assert!(first.starts_with("data: {"), "{first}");
+    assert!(
+        !first.contains("[DONE]"),
+        "the first part came before the rest"
+    );
+    let mut rest = String::new();
+    while let Some(part) = resp.next().await {
+        rest.push_str(std::str::from_utf8(&part.unwrap()).unwrap());
+    }
+    assert!(
+        first_at.elapsed() >= std::time::Duration::from_millis(140),
+        "the rest followed the provider's pace"
+    );
+    let events = sse_data(&format!("{first}{rest}"));
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let text: String = events
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(!text.is_empty());
+}
+
 fn tool_request(model: &str) -> Value {
     json!({
         "model": model,
