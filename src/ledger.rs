@@ -264,16 +264,14 @@ fn commit(db: &Db, batch: &[LogRecord], day_offset_s: i64) -> Result<(), DbError
     let tx = conn.transaction()?;
     let mut last_used: HashMap<i64, i64> = HashMap::new();
     let mut rollups = Rollups::default();
-    let mut rows = logs_write::LogInserter::new(&tx)?;
+    logs_write::LogInserter::new(&tx)?.insert_all(batch)?;
     for r in batch {
-        rows.insert(r)?;
         rollups.add(r);
         if r.key_id > 0 {
             let t = last_used.entry(r.key_id).or_default();
             *t = (*t).max(r.end_ms);
         }
     }
-    drop(rows);
     rollups.write(&tx, day_offset_s)?;
     for (key, at) in last_used {
         logs_write::touch_key(&tx, key, at)?;

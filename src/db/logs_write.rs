@@ -32,45 +32,94 @@ pub struct LogRecord {
     pub response_body: Option<String>,
 }
 
-/// Writes log rows (and their bodies) inside one batch transaction; the statements
-/// are prepared once per batch, not looked up in the statement cache per row.
+/// The columns of a log row, in the order [`bind_row`] binds them.
+const COLUMNS: &str = "request_id, start_ms, end_ms, key_id, user_id, team_id, model, provider, \
+    deployment, success, http_status, error, prompt_tokens, completion_tokens, cached_tokens, cost, stream";
+const COLUMN_COUNT: usize = 17;
+/// Rows per multi-row insert. Each execution of an insert opens cursors on the table
+/// and on each of its indexes and closes them at the end; one statement for many rows
+/// does that once for all of them.
+const ROWS_PER_INSERT: usize = 32;
+
+fn insert_sql(rows: usize) -> String {
+    let row = format!("({})", vec!["?"; COLUMN_COUNT].join(", "));
+    format!(
+        "INSERT INTO request_logs ({COLUMNS}) VALUES {}",
+        vec![row; rows].join(", ")
+    )
+}
+
+/// Binds `r` to the parameters after `offset`.
+fn bind_row(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    offset: usize,
+    r: &LogRecord,
+) -> rusqlite::Result<()> {
+    let mut at = offset;
+    let mut bind = |value: &dyn rusqlite::ToSql| {
+        at += 1;
+        stmt.raw_bind_parameter(at, value)
+    };
+    bind(&r.request_id)?;
+    bind(&r.start_ms)?;
+    bind(&r.end_ms)?;
+    bind(&r.key_id)?;
+    bind(&r.user_id)?;
+    bind(&r.team_id)?;
+    bind(&r.model)?;
+    bind(&r.provider)?;
+    bind(&r.deployment)?;
+    bind(&r.success)?;
+    bind(&r.http_status)?;
+    bind(&r.error)?;
+    bind(&(r.prompt_tokens as i64))?;
+    bind(&(r.completion_tokens as i64))?;
+    bind(&(r.cached_tokens as i64))?;
+    bind(&r.cost)?;
+    bind(&r.stream)
+}
+
+/// Writes log rows (and their bodies) inside one batch transaction.
 pub struct LogInserter<'t> {
     tx: &'t Transaction<'t>,
-    row: rusqlite::CachedStatement<'t>,
 }
 
 impl<'t> LogInserter<'t> {
-    /// Prepares the row insert for this transaction.
+    /// An inserter for this transaction.
     pub fn new(tx: &'t Transaction<'t>) -> rusqlite::Result<LogInserter<'t>> {
-        let row = tx.prepare_cached(
-            "INSERT INTO request_logs (request_id, start_ms, end_ms, key_id, user_id, team_id, model, provider,
-                deployment, success, http_status, error, prompt_tokens, completion_tokens, cached_tokens, cost, stream)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        )?;
-        Ok(LogInserter { tx, row })
+        Ok(LogInserter { tx })
     }
 
-    /// Writes the row and the bodies of one request (its rollup goes through [`Rollups`]).
+    /// Writes the rows and bodies of `records` in order (their rollups go through
+    /// [`Rollups`]). Runs of rows without bodies go [`ROWS_PER_INSERT`] to a statement.
+    pub fn insert_all(&mut self, records: &[LogRecord]) -> rusqlite::Result<()> {
+        let mut rest = records;
+        while let Some(first) = rest.first() {
+            let run = rest
+                .iter()
+                .take(ROWS_PER_INSERT)
+                .take_while(|r| r.request_body.is_none() && r.response_body.is_none())
+                .count();
+            if run == ROWS_PER_INSERT {
+                let mut stmt = self.tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+                for (i, r) in rest[..run].iter().enumerate() {
+                    bind_row(&mut stmt, i * COLUMN_COUNT, r)?;
+                }
+                stmt.raw_execute()?;
+                rest = &rest[run..];
+            } else {
+                self.insert(first)?;
+                rest = &rest[1..];
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the row and the bodies of one request.
     pub fn insert(&mut self, r: &LogRecord) -> rusqlite::Result<()> {
-        self.row.execute(params![
-            r.request_id,
-            r.start_ms,
-            r.end_ms,
-            r.key_id,
-            r.user_id,
-            r.team_id,
-            r.model,
-            r.provider,
-            r.deployment,
-            r.success,
-            r.http_status,
-            r.error,
-            r.prompt_tokens as i64,
-            r.completion_tokens as i64,
-            r.cached_tokens as i64,
-            r.cost,
-            r.stream
-        ])?;
+        let mut stmt = self.tx.prepare_cached(&insert_sql(1))?;
+        bind_row(&mut stmt, 0, r)?;
+        stmt.raw_execute()?;
         if r.request_body.is_some() || r.response_body.is_some() {
             let id = self.tx.last_insert_rowid();
             self.tx
@@ -185,6 +234,93 @@ pub fn prune(conn: &rusqlite::Connection, before_ms: i64, limit: i64) -> rusqlit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_is_written_in_order_with_every_column_and_its_bodies() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::db::migrations::apply(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        // Two full multi-row runs, a row with a body between them, and a short tail.
+        let records: Vec<LogRecord> = (0..75)
+            .map(|i| LogRecord {
+                request_id: format!("req_{i:03}"),
+                start_ms: 1_000 + i,
+                end_ms: 2_000 + i,
+                key_id: i % 3,
+                user_id: i % 5,
+                team_id: i % 7,
+                model: format!("m{i}"),
+                provider: "openai".into(),
+                deployment: i % 2,
+                success: i % 4 != 0,
+                http_status: if i % 4 == 0 { 502 } else { 200 },
+                error: (i % 4 == 0).then(|| format!("e{i}")),
+                prompt_tokens: i as u64,
+                completion_tokens: 2 * i as u64,
+                cached_tokens: 3 * i as u64,
+                cost: 10 * i,
+                stream: i % 2 == 1,
+                request_body: (i == 40).then(|| "{\"q\":1}".into()),
+                response_body: (i == 40).then(|| "answer".into()),
+            })
+            .collect();
+        LogInserter::new(&tx).unwrap().insert_all(&records).unwrap();
+        tx.commit().unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT request_id, start_ms, end_ms, key_id, user_id, team_id, model, provider,
+                    deployment, success, http_status, error, prompt_tokens, completion_tokens,
+                    cached_tokens, cost, stream FROM request_logs ORDER BY id",
+            )
+            .unwrap();
+        let stored: Vec<LogRecord> = stmt
+            .query_map([], |row| {
+                Ok(LogRecord {
+                    request_id: row.get(0)?,
+                    start_ms: row.get(1)?,
+                    end_ms: row.get(2)?,
+                    key_id: row.get(3)?,
+                    user_id: row.get(4)?,
+                    team_id: row.get(5)?,
+                    model: row.get(6)?,
+                    provider: row.get(7)?,
+                    deployment: row.get(8)?,
+                    success: row.get(9)?,
+                    http_status: row.get(10)?,
+                    error: row.get(11)?,
+                    prompt_tokens: row.get::<_, i64>(12)? as u64,
+                    completion_tokens: row.get::<_, i64>(13)? as u64,
+                    cached_tokens: row.get::<_, i64>(14)? as u64,
+                    cost: row.get(15)?,
+                    stream: row.get(16)?,
+                    ..LogRecord::default()
+                })
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(stored.len(), records.len());
+        for (got, want) in stored.iter().zip(&records) {
+            let want = LogRecord {
+                request_body: None,
+                response_body: None,
+                ..want.clone()
+            };
+            assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        }
+        let (request, body_of): (String, String) = conn
+            .query_row(
+                "SELECT b.request, l.request_id FROM request_bodies b
+                 JOIN request_logs l ON l.id = b.log_id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (request.as_str(), body_of.as_str()),
+            ("{\"q\":1}", "req_040")
+        );
+    }
 
     #[test]
     fn pruning_drops_old_rows_and_bodies_but_keeps_rollups() {
