@@ -90,6 +90,46 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     slot.is_none().then(|| *slot = Some(value))
 }
 
+/// The bytes a string scan stops at: the closing quote, an escape, and the control
+/// characters JSON refuses raw. A table lookup per byte, with no range tests.
+const STRING_STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Where the first byte at or after `i` that a string scan stops at is, eight bytes
+/// at a time: a word's quote, backslash and control bytes are found with the
+/// has-zero-byte and has-byte-less-than tricks (the lowest flagged byte of each is
+/// exact, and bytes ≥ 0x80 of UTF-8 text are never flagged), the tail a byte at a time.
+fn find_stop(bytes: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(word.try_into().ok()?);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        let hits = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w))
+            & HIGHS;
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while !STRING_STOP[usize::from(*bytes.get(i)?)] {
+        i += 1;
+    }
+    Some(i)
+}
+
 /// A cursor over JSON text that only recognises what the fast path needs.
 struct Reader<'a> {
     text: &'a str,
@@ -157,10 +197,7 @@ impl<'a> Reader<'a> {
         let mut i = start + 1;
         let mut escaped = false;
         loop {
-            i += bytes
-                .get(i..)?
-                .iter()
-                .position(|b| matches!(b, b'"' | b'\\' | 0..=0x1F))?;
+            i = find_stop(bytes, i)?;
             match bytes[i] {
                 b'"' => {
                     self.pos = i + 1;
@@ -395,6 +432,40 @@ mod tests {
     use super::*;
 
     const REAL: &str = r#"{"id":"chatcmpl-B1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"Hel\"lo\n"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x1"}"#;
+
+    #[test]
+    fn the_word_scan_stops_where_the_byte_scan_does() {
+        let byte_scan = |bytes: &[u8], from: usize| {
+            (from..bytes.len()).find(|&i| STRING_STOP[usize::from(bytes[i])])
+        };
+        let stops = ['"', '\\', '\u{0}', '\u{1f}', '\n'];
+        let fillers = ['a', ' ', '\u{7f}', 'é', '你', '\u{20}', '!', '#', '[', ']'];
+        for len in 0..40 {
+            for stop in stops {
+                for at in (0..len).step_by(3) {
+                    let text: String = (0..len)
+                        .map(|i| {
+                            if i == at {
+                                stop
+                            } else {
+                                fillers[i % fillers.len()]
+                            }
+                        })
+                        .collect();
+                    for from in 0..text.len().min(12) {
+                        let bytes = text.as_bytes();
+                        assert_eq!(
+                            find_stop(bytes, from),
+                            byte_scan(bytes, from),
+                            "{text:?} from {from}"
+                        );
+                    }
+                }
+            }
+            let plain: String = (0..len).map(|i| fillers[i % fillers.len()]).collect();
+            assert_eq!(find_stop(plain.as_bytes(), 0), None);
+        }
+    }
 
     #[test]
     fn a_text_chunk_gives_its_literal_id_and_model() {
