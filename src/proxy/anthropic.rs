@@ -318,6 +318,7 @@ fn finish_reason(r: &str) -> FinishReason {
     }
 }
 
+mod quick;
 mod stream;
 use stream::StreamState;
 

@@ -13,6 +13,7 @@ pub mod handler;
 mod http;
 #[cfg(test)]
 mod http_tests;
+mod json_scan;
 pub mod limits;
 mod messages;
 pub mod mistral;

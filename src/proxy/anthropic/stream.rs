@@ -181,10 +181,13 @@ impl EventTranslator for StreamState {
             }
             Some("ping" | "content_block_stop") => Event::Other,
             Some("message_stop") => Event::MessageStop,
-            Some("message_start") => {
-                let e: MessageStartEvent = parse_event(ev.data)?;
-                Event::MessageStart { message: e.message }
-            }
+            Some("message_start") => match quick::message_start(ev.data) {
+                Some(message) => Event::MessageStart { message },
+                None => {
+                    let e: MessageStartEvent = parse_event(ev.data)?;
+                    Event::MessageStart { message: e.message }
+                }
+            },
             // An empty text block's start, as Anthropic writes it, says nothing.
             Some("content_block_start") if is_empty_text_start(ev.data) => Event::Other,
             Some("content_block_start") => {
@@ -194,13 +197,16 @@ impl EventTranslator for StreamState {
                     content_block: e.content_block,
                 }
             }
-            Some("message_delta") => {
-                let e: MessageDeltaEvent = parse_event(ev.data)?;
-                Event::MessageDelta {
-                    delta: e.delta,
-                    usage: e.usage,
+            Some("message_delta") => match quick::message_delta(ev.data) {
+                Some((delta, usage)) => Event::MessageDelta { delta, usage },
+                None => {
+                    let e: MessageDeltaEvent = parse_event(ev.data)?;
+                    Event::MessageDelta {
+                        delta: e.delta,
+                        usage: e.usage,
+                    }
                 }
-            }
+            },
             _ => parse_event(ev.data)?,
         };
         Ok(match event {
@@ -295,8 +301,8 @@ enum Event {
 
 /// `message_start`, read without tagged-enum buffering.
 #[derive(Deserialize)]
-struct MessageStartEvent {
-    message: MessageResponse,
+pub(super) struct MessageStartEvent {
+    pub(super) message: MessageResponse,
 }
 
 /// `content_block_start`, read without tagged-enum buffering.
@@ -308,10 +314,10 @@ struct BlockStartEvent {
 
 /// `message_delta`, read without tagged-enum buffering.
 #[derive(Deserialize)]
-struct MessageDeltaEvent {
-    delta: StopDelta,
+pub(super) struct MessageDeltaEvent {
+    pub(super) delta: StopDelta,
     #[serde(default)]
-    usage: WireUsage,
+    pub(super) usage: WireUsage,
 }
 
 /// `content_block_delta`, read without tagged-enum buffering.
@@ -343,8 +349,8 @@ enum BlockDelta {
 }
 
 #[derive(Deserialize)]
-struct StopDelta {
-    stop_reason: Option<String>,
+pub(super) struct StopDelta {
+    pub(super) stop_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
