@@ -74,6 +74,10 @@ impl SseParser {
         let mut start = 0;
         while let Some((end, next)) = line_end(&buf[start..]) {
             let bytes = &buf[start..start + end];
+            if let Some(used) = self.lone_data_event(bytes, &buf[start + next..], on_event) {
+                start += next + used;
+                continue;
+            }
             // Valid UTF-8 (the norm) is borrowed as is; only a broken line pays for
             // the lossy copy.
             let line = match std::str::from_utf8(bytes) {
@@ -84,6 +88,33 @@ impl SseParser {
             self.line(&line, on_event);
         }
         start
+    }
+
+    /// The common case, taken straight from the input: `line` is a `data:` line with
+    /// no data pending, and the blank line that ends the event is at the start of
+    /// `rest`. Its value is dispatched without being copied, and the blank line's
+    /// length is returned. Anything else (the first line, several data lines, invalid
+    /// UTF-8, an event cut by a read) goes line by line.
+    fn lone_data_event(
+        &mut self,
+        line: &[u8],
+        rest: &[u8],
+        on_event: &mut dyn FnMut(SseEvent<'_>),
+    ) -> Option<usize> {
+        if self.has_data || !self.started {
+            return None;
+        }
+        let value = line.strip_prefix(b"data:")?;
+        let (0, used) = line_end(rest)? else {
+            return None;
+        };
+        let value = std::str::from_utf8(value).ok()?;
+        on_event(SseEvent {
+            event: self.has_event.then_some(self.event.as_str()),
+            data: value.strip_prefix(' ').unwrap_or(value),
+        });
+        self.has_event = false;
+        Some(used)
     }
 
     fn line(&mut self, line: &str, on_event: &mut dyn FnMut(SseEvent<'_>)) {
@@ -245,7 +276,14 @@ mod tests {
         let input =
             "data: 你好\n\nevent: e\r\ndata: {\"x\":\"é\"}\r\n\r\ndata: a\rdata: b\n\n".as_bytes();
         let whole = SseParser::new().feed(input);
-        assert_eq!(whole.len(), 3);
+        assert_eq!(
+            whole,
+            vec![
+                ev(None, "你好"),
+                ev(Some("e"), "{\"x\":\"é\"}"),
+                ev(None, "a\nb")
+            ]
+        );
         for cut in 0..=input.len() {
             let mut p = SseParser::new();
             let mut out = p.feed(&input[..cut]);
@@ -256,9 +294,16 @@ mod tests {
     }
 
     #[test]
+    fn an_event_name_belongs_to_its_own_event_only() {
+        let mut p = SseParser::new();
+        let out = p.feed(b": hi\n\nevent: e\ndata: 1\n\ndata: 2\n\ndata:3\n\n");
+        assert_eq!(out, vec![ev(Some("e"), "1"), ev(None, "2"), ev(None, "3")]);
+    }
+
+    #[test]
     fn invalid_utf8_is_replaced_not_dropped() {
-        let out = SseParser::new().feed(b"data: a\xffb\n\n");
-        assert_eq!(out, vec![ev(None, "a\u{fffd}b")]);
+        let out = SseParser::new().feed(b"data: a\xffb\n\ndata: c\xffd\n\n");
+        assert_eq!(out, vec![ev(None, "a\u{fffd}b"), ev(None, "c\u{fffd}d")]);
     }
 
     #[test]
