@@ -46,17 +46,27 @@ impl AppState {
     /// update, delete, block, unblock, regenerate): the proxy answers from an in-memory
     /// view of those tables, and this refreshes it so the change applies to the very
     /// next request.
+    ///
+    /// Budgets that must be recounted from the database are recounted on the ledger's
+    /// thread between two commits, where the database and the charges not yet written
+    /// add up exactly (see `Budgets::seed_from_db`).
     pub async fn entities_changed(&self) -> Result<(), crate::db::DbError> {
+        let snapshot = self
+            .db
+            .run(|c| Snapshot::read(c).map_err(crate::db::DbError::from))
+            .await?;
         let directory = self.directory.clone();
         let budgets = self.budgets.clone();
-        self.db
-            .run(move |c| {
-                let snapshot = Snapshot::read(c)?;
-                budgets.seed_from_db(c, &snapshot, chrono::Utc::now())?;
-                directory.replace(snapshot);
-                Ok::<_, crate::db::DbError>(())
-            })
-            .await
+        let refresh = move |db: &crate::db::Db| {
+            let conn = db.conn()?;
+            budgets.seed_from_db(&conn, &snapshot, chrono::Utc::now())?;
+            directory.replace(snapshot);
+            Ok::<_, crate::db::DbError>(())
+        };
+        match self.ledger.after_commit(refresh).await {
+            Some(done) => done,
+            None => Err(crate::db::DbError::LedgerStopped),
+        }
     }
 }
 
@@ -124,7 +134,10 @@ impl App {
         let state = web::Data::new(AppState {
             router: Router::new(&config.models),
             config: Arc::new(config),
-            ledger: Ledger::start(db.clone(), retention, i64::from(offset_s)),
+            ledger: Ledger::start(db.clone(), retention, i64::from(offset_s), {
+                let budgets = budgets.clone();
+                Box::new(move |batch| budgets.recorded(batch.iter().map(|r| r.charge)))
+            }),
             db,
             directory: Arc::new(Directory::default()),
             budgets,

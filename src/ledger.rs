@@ -28,9 +28,15 @@ const LINGER: Duration = Duration::from_millis(5);
 /// Records waiting at most before callers wait (back-pressure).
 const QUEUE_CAPACITY: usize = 20_000;
 
+/// Work run on the writer thread once everything queued before it is committed.
+type AfterCommit = Box<dyn FnOnce(&Db) + Send>;
+
+/// Told which records each commit wrote.
+pub type OnCommit = Box<dyn Fn(&[LogRecord]) + Send>;
+
 enum Msg {
     Record(Box<LogRecord>),
-    Flush(std::sync::mpsc::SyncSender<()>),
+    AfterCommit(AfterCommit),
     Shutdown,
 }
 
@@ -62,8 +68,14 @@ pub struct Ledger {
 
 impl Ledger {
     /// Starts the writer thread on `db`. With `retention_days`, log rows older than that
-    /// are pruned at start and then hourly (rollups are kept).
-    pub fn start(db: Db, retention_days: Option<u32>, day_offset_s: i64) -> Ledger {
+    /// are pruned at start and then hourly (rollups are kept). `on_commit` hears of
+    /// every batch once it is committed.
+    pub fn start(
+        db: Db,
+        retention_days: Option<u32>,
+        day_offset_s: i64,
+        on_commit: OnCommit,
+    ) -> Ledger {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let stats = Arc::new(LedgerStats {
             healthy: AtomicBool::new(true),
@@ -72,7 +84,16 @@ impl Ledger {
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("tollgate-ledger".into())
-            .spawn(move || writer_loop(db, rx, thread_stats, retention_days, day_offset_s))
+            .spawn(move || {
+                writer_loop(
+                    db,
+                    rx,
+                    thread_stats,
+                    retention_days,
+                    day_offset_s,
+                    on_commit,
+                )
+            })
             .ok();
         Ledger {
             tx,
@@ -109,10 +130,22 @@ impl Ledger {
 
     /// Waits until everything queued so far is committed.
     pub async fn flush(&self) {
-        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
-        if self.tx.send(Msg::Flush(done_tx)).await.is_ok() {
-            let _ = actix_web::web::block(move || done_rx.recv()).await;
-        }
+        self.after_commit(|_| ()).await;
+    }
+
+    /// Runs `work` on the writer thread once everything queued so far is committed,
+    /// before the next batch: the database then holds every record queued before this
+    /// call and none queued after it. `None` when the writer has stopped.
+    pub async fn after_commit<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Db) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let job: AfterCommit = Box::new(move |db| {
+            let _ = done_tx.send(work(db));
+        });
+        self.tx.send(Msg::AfterCommit(job)).await.ok()?;
+        done_rx.await.ok()
     }
 
     /// Drains the queue, commits it and stops the thread (blocking).
@@ -151,9 +184,10 @@ fn writer_loop(
     stats: Arc<LedgerStats>,
     retention_days: Option<u32>,
     day_offset_s: i64,
+    on_commit: OnCommit,
 ) {
     let mut batch: Vec<LogRecord> = Vec::with_capacity(MAX_BATCH);
-    let mut waiters = Vec::new();
+    let mut waiters: Vec<AfterCommit> = Vec::new();
     let mut last_prune: Option<Instant> = None;
     loop {
         if let Some(days) = retention_days {
@@ -178,9 +212,12 @@ fn writer_loop(
                 take(msg, &mut batch, &mut waiters);
             }
         }
-        commit_with_retry(&db, &mut batch, &stats, day_offset_s);
-        for w in waiters.drain(..) {
-            let _ = w.send(());
+        if commit_with_retry(&db, &batch, &stats, day_offset_s) {
+            on_commit(&batch);
+        }
+        batch.clear();
+        for work in waiters.drain(..) {
+            work(&db);
         }
         if stop {
             break;
@@ -196,7 +233,7 @@ fn writer_loop(
 fn drain(
     rx: &mut mpsc::Receiver<Msg>,
     batch: &mut Vec<LogRecord>,
-    waiters: &mut Vec<std::sync::mpsc::SyncSender<()>>,
+    waiters: &mut Vec<AfterCommit>,
 ) -> bool {
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
@@ -211,22 +248,19 @@ fn drain(
     false
 }
 
-fn take(
-    msg: Msg,
-    batch: &mut Vec<LogRecord>,
-    waiters: &mut Vec<std::sync::mpsc::SyncSender<()>>,
-) -> bool {
+fn take(msg: Msg, batch: &mut Vec<LogRecord>, waiters: &mut Vec<AfterCommit>) -> bool {
     match msg {
         Msg::Record(r) => batch.push(*r),
-        Msg::Flush(w) => waiters.push(w),
+        Msg::AfterCommit(work) => waiters.push(work),
         Msg::Shutdown => return true,
     }
     false
 }
 
-fn commit_with_retry(db: &Db, batch: &mut Vec<LogRecord>, stats: &LedgerStats, day_offset_s: i64) {
+/// Commits `batch`, retrying until it succeeds; false when there was nothing to commit.
+fn commit_with_retry(db: &Db, batch: &[LogRecord], stats: &LedgerStats, day_offset_s: i64) -> bool {
     if batch.is_empty() {
-        return;
+        return false;
     }
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -243,8 +277,7 @@ fn commit_with_retry(db: &Db, batch: &mut Vec<LogRecord>, stats: &LedgerStats, d
                 if !stats.healthy.swap(true, Ordering::Relaxed) {
                     tracing::warn!("ledger writes succeed again");
                 }
-                batch.clear();
-                return;
+                return true;
             }
             Err(e) => {
                 stats.failures.fetch_add(1, Ordering::Relaxed);

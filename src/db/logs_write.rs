@@ -30,6 +30,9 @@ pub struct LogRecord {
     pub stream: bool,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
+    /// The budget charge this record settles (`Budgets::settle`; 0: none). Not stored:
+    /// the ledger reports it back once the row is written.
+    pub charge: u64,
 }
 
 /// The columns of a log row, in the order [`bind_row`] binds them.
@@ -262,6 +265,7 @@ mod tests {
                 stream: i % 2 == 1,
                 request_body: (i == 40).then(|| "{\"q\":1}".into()),
                 response_body: (i == 40).then(|| "answer".into()),
+                charge: 0,
             })
             .collect();
         LogInserter::new(&tx).unwrap().insert_all(&records).unwrap();

@@ -38,6 +38,9 @@ pub enum DbError {
     /// The file could not be opened or migrated.
     #[error("{0}")]
     Open(String),
+    /// The ledger writer has stopped (the server is shutting down).
+    #[error("the ledger writer has stopped")]
+    LedgerStopped,
 }
 
 /// Handle to the database, cheap to clone.

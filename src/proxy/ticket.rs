@@ -114,9 +114,14 @@ impl Ticket {
         self.finished = true;
         let now = Utc::now();
         let cost = self.cost_of(&outcome.usage);
-        if let (Some(r), Some(caller)) = (self.reservation.take(), self.caller.as_ref()) {
-            self.state.budgets.settle(r, cost, caller, now);
-        }
+        let charge = match (self.reservation.take(), self.caller.as_ref()) {
+            (Some(r), Some(caller)) => {
+                self.state
+                    .budgets
+                    .settle(r, cost, caller, now, self.start_ms)
+            }
+            _ => 0,
+        };
         if let Some(caller) = self.caller.as_ref() {
             let entities = super::limits::limited_entities(caller);
             self.state
@@ -146,6 +151,7 @@ impl Ticket {
             stream: self.stream,
             request_body: self.request_body.take(),
             response_body: outcome.response_body.map(|b| truncate_body(&b)),
+            charge,
         };
         self.observe(&record);
         (record, cost)

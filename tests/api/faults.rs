@@ -157,6 +157,54 @@ async fn many_parallel_requests_cannot_overspend_a_small_budget() {
 }
 
 #[actix_web::test]
+async fn a_budget_changed_under_traffic_keeps_charges_the_ledger_has_not_written_yet() {
+    let app = spawn_app().await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "k",
+            budget_usd: Some(10.0),
+            ..KeySpec::default()
+        })
+        .await;
+    let body = chat_body("gpt-4o", "a question with a few more words in it");
+    let cost_of = |resp: &Resp| -> f64 {
+        assert_eq!(resp.status, StatusCode::OK, "{}", resp.body);
+        resp.header("x-tollgate-cost").unwrap().parse().unwrap()
+    };
+    let mut charged = 0.0;
+    for (round, period) in ["daily", "weekly", "monthly", "daily", "weekly"]
+        .into_iter()
+        .enumerate()
+    {
+        // The change gives the key a new budget period, so its spend is counted again
+        // from the database while requests are settling and the ledger is still
+        // writing the ones before.
+        let traffic = futures_util::future::join_all((0..30).map(|_| app.chat(&key, &body)));
+        let change = async {
+            actix_web::rt::time::sleep(Duration::from_millis(2)).await;
+            app.sql(&format!(
+                "UPDATE keys SET budget_duration = '{period}' WHERE alias = 'k'"
+            ))
+            .await;
+        };
+        let (answers, ()) = tokio::join!(traffic, change);
+        charged += answers.iter().map(cost_of).sum::<f64>();
+        let resp = app.chat(&key, &body).await;
+        charged += cost_of(&resp);
+        let remaining: f64 = resp
+            .header("x-tollgate-key-remaining")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (remaining - (10.0 - charged)).abs() < 1e-5,
+            "round {round}: {remaining} left, expected {}",
+            10.0 - charged
+        );
+    }
+}
+
+#[actix_web::test]
 async fn an_unreachable_provider_is_a_502_after_retries() {
     let app = spawn_app_with(|c| {
         for m in c.models.iter_mut().filter(|m| m.name == "gpt-4o") {
