@@ -47,18 +47,16 @@ impl AppState {
     /// view of those tables, and this refreshes it so the change applies to the very
     /// next request.
     ///
-    /// Budgets that must be recounted from the database are recounted on the ledger's
-    /// thread between two commits, where the database and the charges not yet written
-    /// add up exactly (see `Budgets::seed_from_db`).
+    /// The refresh runs on the ledger's thread between two commits: refreshes apply
+    /// one at a time, each reading the tables as they are then, and budgets that must
+    /// be recounted from the database are recounted where the database and the charges
+    /// not yet written add up exactly (see `Budgets::seed_from_db`).
     pub async fn entities_changed(&self) -> Result<(), crate::db::DbError> {
-        let snapshot = self
-            .db
-            .run(|c| Snapshot::read(c).map_err(crate::db::DbError::from))
-            .await?;
         let directory = self.directory.clone();
         let budgets = self.budgets.clone();
         let refresh = move |db: &crate::db::Db| {
             let conn = db.conn()?;
+            let snapshot = Snapshot::read(&conn)?;
             budgets.seed_from_db(&conn, &snapshot, chrono::Utc::now())?;
             directory.replace(snapshot);
             Ok::<_, crate::db::DbError>(())

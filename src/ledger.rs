@@ -133,9 +133,10 @@ impl Ledger {
         self.after_commit(|_| ()).await;
     }
 
-    /// Runs `work` on the writer thread once everything queued so far is committed,
-    /// before the next batch: the database then holds every record queued before this
-    /// call and none queued after it. `None` when the writer has stopped.
+    /// Runs `work` on the writer thread once everything queued so far is committed
+    /// and reported to `on_commit`, before the next batch: no commit happens while it
+    /// runs. (The batch may also hold records queued just after this call.) `None`
+    /// when the writer has stopped.
     pub async fn after_commit<R: Send + 'static>(
         &self,
         work: impl FnOnce(&Db) -> R + Send + 'static,
