@@ -4,6 +4,7 @@
 //! live beside it in [`super::reservations`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rusqlite::Connection;
@@ -100,6 +101,8 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 pub struct Directory {
     current: RwLock<Arc<Snapshot>>,
+    /// Counts replacements, so a request can tell whether its caller is still current.
+    version: AtomicU64,
 }
 
 fn parse_models(json: &str) -> Vec<String> {
@@ -202,6 +205,20 @@ impl Directory {
             Ok(mut g) => *g = new,
             Err(poisoned) => *poisoned.into_inner() = new,
         }
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes with every replacement; read it before taking a caller.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// `caller` as the directory has it now (budgets set, changed or removed since it
+    /// was read), or `None` when its key is gone.
+    pub fn current_caller(&self, caller: &Caller) -> Option<Caller> {
+        let snap = self.snapshot();
+        let key = snap.keys.get(&caller.key.token)?.clone();
+        Some(snap.caller_of(key))
     }
 
     /// The caller behind a secret `sk-…` key, if it may be used at `now_ms`.

@@ -280,10 +280,11 @@ impl Budgets {
         })
     }
 
-    /// Releases a reservation and books the real cost in the current period. Returns
-    /// the charge's number, which its log record carries to the ledger (0: nothing
-    /// was booked); the charge stays pending until [`Budgets::recorded`] hears the
-    /// ledger wrote it.
+    /// Releases a reservation and books the real cost on `caller`'s budgets in their
+    /// current period (`caller` may be newer than the one that reserved, when budgets
+    /// changed meanwhile). Returns the charge's number, which its log record carries to
+    /// the ledger (0: nothing was booked); the charge stays pending until
+    /// [`Budgets::recorded`] hears the ledger wrote it.
     pub fn settle(
         &self,
         reservation: Reservation,
@@ -318,10 +319,7 @@ impl Budgets {
                     .max(Nanos::ZERO);
             }
         }
-        for l in limits
-            .iter()
-            .filter(|l| reservation.accounts.contains(&l.account))
-        {
+        for l in &limits {
             let start = l.period.start(now, self.offset).timestamp_millis();
             let c = Self::current(map, l, start);
             // Against a recounted counter, a charge counts when its request started in

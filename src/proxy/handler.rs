@@ -195,6 +195,7 @@ async fn proceed(
     http: &super::Client,
     ticket: &mut Ticket,
 ) -> Result<Called, AppError> {
+    ticket.caller_version = state.directory.version();
     let caller = authenticate(state, req)?;
     ticket.caller = Some(caller.clone());
     check_content_type(req, body)?;

@@ -40,6 +40,8 @@ pub struct Ticket {
     start_ms: i64,
     /// Set once the key is known.
     pub caller: Option<Caller>,
+    /// The directory's version when `caller` was read.
+    pub caller_version: u64,
     /// Client-facing model name.
     pub model: String,
     /// Provider and deployment index, once chosen.
@@ -78,6 +80,7 @@ impl Ticket {
             request_id,
             start_ms: Utc::now().timestamp_millis(),
             caller: None,
+            caller_version: 0,
             model: String::new(),
             deployment: None,
             price: None,
@@ -116,9 +119,16 @@ impl Ticket {
         let cost = self.cost_of(&outcome.usage);
         let charge = match (self.reservation.take(), self.caller.as_ref()) {
             (Some(r), Some(caller)) => {
+                // Budgets set or changed while the request ran are charged as they are
+                // now; the reservation is released where it was taken.
+                let directory = &self.state.directory;
+                let current = (directory.version() != self.caller_version)
+                    .then(|| directory.current_caller(caller))
+                    .flatten();
+                let booked_on = current.as_ref().unwrap_or(caller);
                 self.state
                     .budgets
-                    .settle(r, cost, caller, now, self.start_ms)
+                    .settle(r, cost, booked_on, now, self.start_ms)
             }
             _ => 0,
         };

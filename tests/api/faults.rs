@@ -29,17 +29,13 @@ async fn a_client_that_disconnects_mid_stream_is_still_charged_for_what_it_got()
             ..KeySpec::default()
         })
         .await;
-    app.sim.push_fault(fault(
-        Some(SimProvider::OpenAi),
-        1,
-        FaultKind::StreamDelay { ms: 200 },
-    ));
-    let client = awc::Client::default();
-    let mut body = chat_body(
+    let body = app.paced_stream_body(
+        SimProvider::OpenAi,
         "gpt-4o",
+        200,
         "tell me a long story about the mountains and the sea",
     );
-    body["stream"] = json!(true);
+    let client = awc::Client::default();
     let mut resp = client
         .post(format!("{}/chat/completions", app.url))
         .bearer_auth(&key)
@@ -202,6 +198,43 @@ async fn a_budget_changed_under_traffic_keeps_charges_the_ledger_has_not_written
             10.0 - charged
         );
     }
+}
+
+#[actix_web::test]
+async fn a_stream_running_when_its_key_gets_a_budget_is_charged_to_that_budget() {
+    let app = spawn_app().await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "k",
+            ..KeySpec::default()
+        })
+        .await;
+    let body = app.paced_stream_body(
+        SimProvider::OpenAi,
+        "gpt-4o",
+        40,
+        "tell me a story about the sea",
+    );
+    let set_budget = async {
+        actix_web::rt::time::sleep(Duration::from_millis(60)).await;
+        app.sql("UPDATE keys SET max_budget = 10000000000 WHERE alias = 'k'")
+            .await;
+    };
+    let (streamed, ()) = tokio::join!(app.chat(&key, &body), set_budget);
+    assert!(streamed.body.contains("[DONE]"), "{}", streamed.body);
+    let resp = app.chat(&key, &chat_body("gpt-4o", "and one more")).await;
+    assert_eq!(resp.status, StatusCode::OK);
+    app.flush_ledger().await;
+    let spent = app.query_i64("SELECT SUM(cost) FROM request_logs");
+    let remaining: f64 = resp
+        .header("x-tollgate-key-remaining")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (remaining - (10.0 - spent as f64 / 1e9)).abs() < 1e-5,
+        "{remaining} left after {spent} nanos spent"
+    );
 }
 
 #[actix_web::test]

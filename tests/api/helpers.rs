@@ -330,6 +330,22 @@ impl TestApp {
         self.finish(req.send_json(body).await).await
     }
 
+    /// A streamed chat body for `model`, whose next stream from `provider` paces its
+    /// events `ms` apart.
+    pub fn paced_stream_body(
+        &self,
+        provider: SimProvider,
+        model: &str,
+        ms: u64,
+        text: &str,
+    ) -> Value {
+        self.sim
+            .push_fault(fault(Some(provider), 1, FaultKind::StreamDelay { ms }));
+        let mut body = chat_body(model, text);
+        body["stream"] = serde_json::json!(true);
+        body
+    }
+
     /// Waits until every finished request is committed to the ledger.
     pub async fn flush_ledger(&self) {
         self.state.ledger.flush().await;

@@ -261,13 +261,12 @@ async fn a_stream_that_arrives_over_time_goes_out_as_it_arrives() {
             ..KeySpec::default()
         })
         .await;
-    app.sim.push_fault(fault(
-        Some(SimProvider::Anthropic),
-        1,
-        FaultKind::StreamDelay { ms: 150 },
-    ));
-    let mut body = chat_body("claude-3-5-sonnet", "hello there");
-    body["stream"] = json!(true);
+    let body = app.paced_stream_body(
+        SimProvider::Anthropic,
+        "claude-3-5-sonnet",
+        150,
+        "hello there",
+    );
     let client = awc::Client::default();
     let mut resp = client
         .post(format!("{}/chat/completions", app.url))
