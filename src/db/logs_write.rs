@@ -2,6 +2,7 @@
 //! sums, executed inside the ledger thread's batch transaction.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use rusqlite::{params, Transaction};
 
@@ -51,6 +52,10 @@ fn insert_sql(rows: usize) -> String {
         vec![row; rows].join(", ")
     )
 }
+
+/// The one-row and the multi-row insert, written once.
+static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1));
+static INSERT_MANY: LazyLock<String> = LazyLock::new(|| insert_sql(ROWS_PER_INSERT));
 
 /// Binds `r` to the parameters after `offset`.
 fn bind_row(
@@ -104,7 +109,7 @@ impl<'t> LogInserter<'t> {
                 .take_while(|r| r.request_body.is_none() && r.response_body.is_none())
                 .count();
             if run == ROWS_PER_INSERT {
-                let mut stmt = self.tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+                let mut stmt = self.tx.prepare_cached(&INSERT_MANY)?;
                 for (i, r) in rest[..run].iter().enumerate() {
                     bind_row(&mut stmt, i * COLUMN_COUNT, r)?;
                 }
@@ -120,7 +125,7 @@ impl<'t> LogInserter<'t> {
 
     /// Writes the row and the bodies of one request.
     pub fn insert(&mut self, r: &LogRecord) -> rusqlite::Result<()> {
-        let mut stmt = self.tx.prepare_cached(&insert_sql(1))?;
+        let mut stmt = self.tx.prepare_cached(&INSERT_ONE)?;
         bind_row(&mut stmt, 0, r)?;
         stmt.raw_execute()?;
         if r.request_body.is_some() || r.response_body.is_some() {
