@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod fast_map;
 pub mod ledger;
 pub mod metrics;
 pub mod money;

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
+use crate::fast_map::FastMap;
+
 /// Histogram bucket bounds in seconds.
 const BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -65,9 +67,9 @@ struct ByModel {
 struct Inner {
     /// Per model: one row per (provider, status); looked up by `&str`, so a request
     /// allocates nothing here once its model has been seen.
-    by_status: HashMap<String, Vec<(String, u16, ByModel)>>,
-    total_latency: HashMap<String, Histogram>,
-    upstream_latency: HashMap<String, Histogram>,
+    by_status: FastMap<String, Vec<(String, u16, ByModel)>>,
+    total_latency: FastMap<String, Histogram>,
+    upstream_latency: FastMap<String, Histogram>,
     budget_refusals: u64,
 }
 
@@ -102,7 +104,7 @@ pub struct Gauges {
 
 /// The counters of (model, provider, status), created on first sight.
 fn row_for<'m>(
-    by_status: &'m mut HashMap<String, Vec<(String, u16, ByModel)>>,
+    by_status: &'m mut FastMap<String, Vec<(String, u16, ByModel)>>,
     model: &str,
     provider: &str,
     status: u16,
@@ -121,7 +123,7 @@ fn row_for<'m>(
 
 /// The model's histogram, created on first sight.
 fn histogram_for<'m>(
-    map: &'m mut HashMap<String, Histogram>,
+    map: &'m mut FastMap<String, Histogram>,
     model: &str,
 ) -> Option<&'m mut Histogram> {
     if !map.contains_key(model) {

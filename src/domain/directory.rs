@@ -14,6 +14,7 @@ use super::tokens::sha256_hex;
 use crate::db::keys::{self as key_rows, KeyRow};
 use crate::db::teams::{self as team_rows, TeamRow};
 use crate::db::users::{self as user_rows, UserRow};
+use crate::fast_map::FastMap;
 use crate::money::Nanos;
 
 /// A key, parsed for fast checks.
@@ -92,9 +93,9 @@ impl KeyRefusal {
 /// One consistent copy of the entity tables.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub keys: HashMap<String, Arc<KeyEntry>>,
-    pub users: HashMap<i64, Arc<UserEntry>>,
-    pub teams: HashMap<i64, Arc<TeamEntry>>,
+    pub keys: FastMap<String, Arc<KeyEntry>>,
+    pub users: FastMap<i64, Arc<UserEntry>>,
+    pub teams: FastMap<i64, Arc<TeamEntry>>,
 }
 
 /// The directory: swap-on-reload snapshot behind a lock held only for a pointer copy.

@@ -21,6 +21,7 @@ use super::directory::{Caller, Snapshot};
 use crate::config::{BudgetEnforcement, UtcOffset};
 use crate::db::keys::{self as key_rows, Owner};
 use crate::db::rollups;
+use crate::fast_map::FastMap;
 use crate::money::Nanos;
 
 /// A budget that requests draw on.
@@ -136,9 +137,9 @@ struct PendingCharge {
 /// What the budget lock guards.
 #[derive(Debug, Default)]
 struct State {
-    counters: HashMap<Account, Counter>,
+    counters: FastMap<Account, Counter>,
     /// By charge number (see [`Budgets::settle`]).
-    pending: HashMap<u64, PendingCharge>,
+    pending: FastMap<u64, PendingCharge>,
     last_charge: u64,
 }
 
@@ -214,7 +215,7 @@ impl Budgets {
     }
 
     fn current<'a>(
-        map: &'a mut HashMap<Account, Counter>,
+        map: &'a mut FastMap<Account, Counter>,
         l: &Limit,
         start_ms: i64,
     ) -> &'a mut Counter {
@@ -455,9 +456,9 @@ mod tests {
 
     fn snapshot_with(key: Arc<KeyEntry>) -> Snapshot {
         Snapshot {
-            keys: HashMap::from([(key.token.clone(), key)]),
-            users: HashMap::new(),
-            teams: HashMap::new(),
+            keys: [(key.token.clone(), key)].into_iter().collect(),
+            users: FastMap::default(),
+            teams: FastMap::default(),
         }
     }
 

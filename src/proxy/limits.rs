@@ -2,10 +2,10 @@
 //! windows. Used for keys, teams (refusing with 429 + Retry-After) and deployments
 //! (routing around a busy one).
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::domain::directory::Caller;
+use crate::fast_map::FastMap;
 
 /// One entity's current minute.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ pub fn limited_entities(caller: &Caller) -> Vec<(Limited, Option<u32>, Option<u6
 /// Windows of keys and teams that have limits.
 #[derive(Debug, Default)]
 pub struct RateLimits {
-    windows: Mutex<HashMap<Limited, std::sync::Arc<Window>>>,
+    windows: Mutex<FastMap<Limited, std::sync::Arc<Window>>>,
 }
 
 /// A limit that is hit.

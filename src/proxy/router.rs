@@ -3,7 +3,6 @@
 //! (connect error, timeout, 429, 5xx) moves to the next one with backoff, bounded by
 //! `max_retries`. Deployments at their own rpm/tpm limit are tried last.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use super::limits::Window;
 use super::{ChatRequest, ChatResponse, ChunkStream, Upstream, UpstreamError};
 use crate::config::ModelConfig;
 use crate::domain::pricing::{self, ModelPrice};
+use crate::fast_map::FastMap;
 
 /// One configured deployment.
 #[derive(Debug)]
@@ -42,14 +42,14 @@ pub struct ModelGroup {
 /// Client model name → deployments.
 #[derive(Debug, Default)]
 pub struct Router {
-    groups: HashMap<String, ModelGroup>,
+    groups: FastMap<String, ModelGroup>,
     names: Vec<String>,
 }
 
 impl Router {
     /// Builds the router from config.
     pub fn new(models: &[ModelConfig]) -> Router {
-        let mut groups: HashMap<String, ModelGroup> = HashMap::new();
+        let mut groups: FastMap<String, ModelGroup> = FastMap::default();
         let mut names = Vec::new();
         for (index, m) in models.iter().enumerate() {
             let price = pricing::resolve(m);

@@ -12,7 +12,7 @@
 //! connection (the provider never read it), as browsers and hyper do.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+use crate::fast_map::FastMap;
 
 /// Connecting (TCP and TLS handshake) may take this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,7 +96,7 @@ impl Conn {
 
 /// The pool and TLS settings of one worker thread.
 struct Inner {
-    idle: RefCell<HashMap<Origin, VecDeque<Conn>>>,
+    idle: RefCell<FastMap<Origin, VecDeque<Conn>>>,
     tls: TlsConnector,
 }
 
@@ -147,7 +149,7 @@ impl Client {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Client {
             inner: Rc::new(Inner {
-                idle: RefCell::new(HashMap::new()),
+                idle: RefCell::new(FastMap::default()),
                 tls: TlsConnector::from(Arc::new(config)),
             }),
         }
