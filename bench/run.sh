@@ -11,7 +11,7 @@
 #
 # Knobs (environment): BENCH_DURATION (seconds per cell, default 4), BENCH_WARMUP
 # (default 1), BENCH_CONCURRENCY (default "1 16 64"), BENCH_REPEAT (runs of the proxy and
-# tollgate at c=64, alternating; default 3), BENCH_SOAK_SECS (default 30; 300
+# tollgate at c=64, alternating; default 5), BENCH_SOAK_SECS (default 30; 300
 # for the full 5-minute check), BENCH_SEED_ROWS (default 1000000), BENCH_SEED_KEYS
 # (default 1000), BENCH_SKIP_PAGES=1, BENCH_KEEP=1 (keep the work folder),
 # CARGO_TARGET_DIR (where the release build goes).
@@ -23,7 +23,7 @@ ROOT=$(dirname "$HERE")
 DURATION=${BENCH_DURATION:-4}
 WARMUP=${BENCH_WARMUP:-1}
 CONCURRENCY=${BENCH_CONCURRENCY:-"1 16 64"}
-REPEAT=${BENCH_REPEAT:-3}
+REPEAT=${BENCH_REPEAT:-5}
 SOAK_SECS=${BENCH_SOAK_SECS:-30}
 SEED_ROWS=${BENCH_SEED_ROWS:-1000000}
 SEED_KEYS=${BENCH_SEED_KEYS:-1000}
