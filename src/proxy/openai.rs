@@ -6,7 +6,7 @@
 //! `Authorization` header, and missing usage is estimated instead of refused.
 
 use super::client::Client;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::http::{self, parse_event, unix_now, ErrorDetail, EventTranslator};
@@ -46,7 +46,11 @@ impl Provider for OpenAi {
     }
 }
 
-async fn send(http: &Client, up: &Upstream, body: &Value) -> Result<http::Response, UpstreamError> {
+async fn send(
+    http: &Client,
+    up: &Upstream,
+    body: &WireBody<'_>,
+) -> Result<http::Response, UpstreamError> {
     let key = match (up.provider, http::api_key(up)) {
         (_, Ok(key)) => Some(format!("Bearer {key}")),
         (ProviderKind::OpenAiCompatible, Err(_)) => None,
@@ -57,61 +61,101 @@ async fn send(http: &Client, up: &Upstream, body: &Value) -> Result<http::Respon
     http::post(http, up, &url, &headers, body, error_from_wire).await
 }
 
-/// The upstream body: only fields OpenAI (or a compatible server) understands.
-fn to_wire(up: &Upstream, req: &ChatRequest, stream: bool) -> Value {
-    let compatible = up.provider == ProviderKind::OpenAiCompatible;
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| wire_message(m, compatible))
-        .collect();
-    let mut body = Map::new();
-    body.insert("model".into(), up.model_id.clone().into());
-    body.insert("messages".into(), messages.into());
-    let max_key = if compatible {
-        "max_tokens"
-    } else {
-        "max_completion_tokens"
-    };
-    put(&mut body, max_key, req.max_tokens.map(Value::from));
-    sampling(&mut body, req);
-    if !req.tools.is_empty() {
-        body.insert("tools".into(), wire_tools(req));
-    }
-    put(
-        &mut body,
-        "tool_choice",
-        req.tool_choice
-            .as_ref()
-            .map(|c| wire_tool_choice(c, "required")),
-    );
-    if stream {
-        body.insert("stream".into(), true.into());
-        body.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    Value::Object(body)
+/// The upstream body: only fields OpenAI (or a compatible server) understands. Fields
+/// are declared in sorted order, so the bytes are those of a `Value` holding the same
+/// fields (serde_json's maps are sorted); plain text messages are written without one.
+#[derive(Serialize)]
+struct WireBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    messages: Vec<OutMessage<'a>>,
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
 }
 
-/// Sampling knobs and `user`, passed through under OpenAI's names.
-fn sampling(body: &mut Map<String, Value>, req: &ChatRequest) {
-    put(body, "temperature", req.temperature.map(Value::from));
-    put(body, "top_p", req.top_p.map(Value::from));
-    put(body, "n", req.n.map(Value::from));
-    put(body, "seed", req.seed.map(Value::from));
-    put(
-        body,
-        "presence_penalty",
-        req.presence_penalty.map(Value::from),
-    );
-    put(
-        body,
-        "frequency_penalty",
-        req.frequency_penalty.map(Value::from),
-    );
-    put(body, "user", req.user.clone().map(Value::from));
-    put(body, "response_format", req.response_format.clone());
-    if !req.stop.is_empty() {
-        body.insert("stop".into(), req.stop.clone().into());
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// A message: plain text with a role, or anything else as built by `wire_message`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutMessage<'a> {
+    Text { content: &'a str, role: &'a str },
+    Other(Value),
+}
+
+fn to_wire<'a>(up: &'a Upstream, req: &'a ChatRequest, stream: bool) -> WireBody<'a> {
+    let compatible = up.provider == ProviderKind::OpenAiCompatible;
+    let max_tokens = req.max_tokens;
+    WireBody {
+        frequency_penalty: req.frequency_penalty,
+        max_completion_tokens: max_tokens.filter(|_| !compatible),
+        max_tokens: max_tokens.filter(|_| compatible),
+        messages: req
+            .messages
+            .iter()
+            .map(|m| match (m, &m.content) {
+                (
+                    Message {
+                        name: None,
+                        tool_call_id: None,
+                        ..
+                    },
+                    Some(Content::Text(text)),
+                ) if m.tool_calls.is_empty() => OutMessage::Text {
+                    content: text,
+                    role: wire_role(m.role, compatible),
+                },
+                _ => OutMessage::Other(wire_message(m, compatible)),
+            })
+            .collect(),
+        model: &up.model_id,
+        n: req.n,
+        presence_penalty: req.presence_penalty,
+        response_format: req.response_format.as_ref(),
+        seed: req.seed,
+        stop: &req.stop,
+        stream: stream.then_some(true),
+        stream_options: stream.then_some(StreamOptions {
+            include_usage: true,
+        }),
+        temperature: req.temperature,
+        tool_choice: req
+            .tool_choice
+            .as_ref()
+            .map(|c| wire_tool_choice(c, "required")),
+        tools: (!req.tools.is_empty()).then(|| wire_tools(req)),
+        top_p: req.top_p,
+        user: req.user.as_deref(),
     }
 }
 
@@ -122,11 +166,16 @@ pub(super) fn put(body: &mut Map<String, Value>, key: &str, value: Option<Value>
     }
 }
 
-fn wire_message(m: &Message, compatible: bool) -> Value {
-    let role = match m.role {
+/// `developer` is `system` to compatible servers.
+fn wire_role(role: Role, compatible: bool) -> &'static str {
+    match role {
         Role::Developer if compatible => "system",
         r => r.as_str(),
-    };
+    }
+}
+
+fn wire_message(m: &Message, compatible: bool) -> Value {
+    let role = wire_role(m.role, compatible);
     let mut out =
         json!({"role": role, "content": m.content.as_ref().map_or(Value::Null, content_json)});
     if let Some(name) = &m.name {

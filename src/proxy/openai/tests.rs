@@ -18,9 +18,19 @@ fn upstream(provider: ProviderKind) -> Upstream {
     }
 }
 
+/// The body as JSON, after checking its bytes are what a `Value` of the same fields
+/// gives (sorted keys), as the body was when it was built as one.
+fn wire_json(up: &Upstream, req: &ChatRequest, stream: bool) -> Value {
+    let body = to_wire(up, req, stream);
+    let text = serde_json::to_string(&body).expect("serializes");
+    let value: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(text, value.to_string());
+    value
+}
+
 #[test]
 fn the_upstream_body_is_an_allowlist_and_asks_for_stream_usage() {
-    let body = to_wire(&upstream(ProviderKind::OpenAi), &rich_request(), true);
+    let body = wire_json(&upstream(ProviderKind::OpenAi), &rich_request(), true);
     assert_eq!(body["model"], "gpt-4o");
     assert_eq!(body["max_completion_tokens"], 100);
     assert!(body.get("max_tokens").is_none());
@@ -49,7 +59,7 @@ fn the_upstream_body_is_an_allowlist_and_asks_for_stream_usage() {
 
 #[test]
 fn compatible_servers_get_max_tokens_and_system_instead_of_developer() {
-    let body = to_wire(
+    let body = wire_json(
         &upstream(ProviderKind::OpenAiCompatible),
         &rich_request(),
         false,
@@ -57,6 +67,34 @@ fn compatible_servers_get_max_tokens_and_system_instead_of_developer() {
     assert_eq!(body["max_tokens"], 100);
     assert_eq!(body["messages"][1]["role"], "system");
     assert!(body.get("stream").is_none() && body.get("stream_options").is_none());
+}
+
+#[test]
+fn a_plain_request_is_sent_as_a_plain_body() {
+    let mut req = rich_request();
+    req.messages.retain(|m| {
+        matches!(m.content, Some(Content::Text(_)))
+            && m.name.is_none()
+            && m.tool_calls.is_empty()
+            && m.tool_call_id.is_none()
+    });
+    (req.tools, req.tool_choice, req.stop, req.user) = (Vec::new(), None, Vec::new(), None);
+    (req.seed, req.n, req.response_format) = (None, None, None);
+    (req.presence_penalty, req.frequency_penalty) = (None, None);
+    (req.temperature, req.top_p) = (Some(0.5), Some(0.25));
+    let body = wire_json(&upstream(ProviderKind::OpenAi), &req, true);
+    let roles: Vec<&str> = req.messages.iter().map(|m| m.role.as_str()).collect();
+    let messages: Vec<Value> = req
+        .messages
+        .iter()
+        .zip(roles)
+        .map(|(m, role)| json!({"role": role, "content": m.content.as_ref().map(Content::text)}))
+        .collect();
+    assert_eq!(
+        body,
+        json!({"model": "gpt-4o", "messages": messages, "max_completion_tokens": 100,
+            "temperature": 0.5, "top_p": 0.25, "stream": true, "stream_options": {"include_usage": true}})
+    );
 }
 
 fn parse(v: Value) -> Response {
