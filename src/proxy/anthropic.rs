@@ -6,11 +6,10 @@
 //! (running tool index, cumulative output tokens) into OpenAI chunks.
 
 use super::client::Client;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::http::{self, parse_event, unix_now, ErrorDetail, EventTranslator};
-use super::openai::put;
 use super::sse::SseEvent;
 use super::types::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Content, ContentPart, Delta,
@@ -48,7 +47,11 @@ impl Provider for Anthropic {
     }
 }
 
-async fn send(http: &Client, up: &Upstream, body: &Value) -> Result<http::Response, UpstreamError> {
+async fn send(
+    http: &Client,
+    up: &Upstream,
+    body: &WireBody<'_>,
+) -> Result<http::Response, UpstreamError> {
     let key = http::api_key(up)?;
     let base = up.api_base.trim_end_matches('/');
     let url = if base.ends_with("/v1") {
@@ -90,46 +93,64 @@ fn output_cap(model: &str) -> Option<u32> {
 }
 
 /// The Messages API body, from an allowlist.
-fn to_wire(up: &Upstream, req: &ChatRequest, stream: bool) -> Result<Value, UpstreamError> {
+/// The Messages API body. Fields are declared in sorted order, so the bytes are those
+/// of a `Value` holding the same fields (serde_json's maps are sorted).
+#[derive(Serialize)]
+struct WireBody<'a> {
+    max_tokens: u32,
+    messages: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata<'a>>,
+    model: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    user_id: &'a str,
+}
+
+fn to_wire<'a>(
+    up: &'a Upstream,
+    req: &'a ChatRequest,
+    stream: bool,
+) -> Result<WireBody<'a>, UpstreamError> {
     if req.n.is_some_and(|n| n > 1) {
         return Err(UpstreamError::InvalidRequest(
             "Anthropic models return a single choice: 'n' must be 1".into(),
         ));
     }
-    let mut body = Map::new();
-    body.insert("model".into(), up.model_id.clone().into());
-    body.insert(
-        "max_tokens".into(),
-        max_tokens(&up.model_id, req.max_tokens).into(),
-    );
-    body.insert("messages".into(), wire_messages(&req.messages)?.into());
-    put(&mut body, "system", system(&req.messages).map(Value::from));
-    put(
-        &mut body,
-        "temperature",
-        req.temperature.map(|t| (t / 2.0).clamp(0.0, 1.0).into()),
-    );
-    put(&mut body, "top_p", req.top_p.map(Value::from));
-    if !req.stop.is_empty() {
-        body.insert("stop_sequences".into(), req.stop.clone().into());
-    }
-    put(
-        &mut body,
-        "metadata",
-        req.user.as_ref().map(|u| json!({"user_id": u})),
-    );
-    if !req.tools.is_empty() {
-        body.insert("tools".into(), wire_tools(req));
-        put(
-            &mut body,
-            "tool_choice",
-            req.tool_choice.as_ref().map(wire_tool_choice),
-        );
-    }
-    if stream {
-        body.insert("stream".into(), true.into());
-    }
-    Ok(Value::Object(body))
+    let with_tools = !req.tools.is_empty();
+    Ok(WireBody {
+        max_tokens: max_tokens(&up.model_id, req.max_tokens),
+        messages: wire_messages(&req.messages)?,
+        metadata: req.user.as_deref().map(|user_id| Metadata { user_id }),
+        model: &up.model_id,
+        stop_sequences: &req.stop,
+        stream: stream.then_some(true),
+        system: system(&req.messages),
+        temperature: req.temperature.map(|t| (t / 2.0).clamp(0.0, 1.0)),
+        tool_choice: req
+            .tool_choice
+            .as_ref()
+            .filter(|_| with_tools)
+            .map(wire_tool_choice),
+        tools: with_tools.then(|| wire_tools(req)),
+        top_p: req.top_p,
+    })
 }
 
 /// Instructions (`system` / `developer`) joined for the top-level `system`.

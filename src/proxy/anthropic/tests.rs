@@ -18,14 +18,23 @@ fn upstream(model: &str) -> Upstream {
     }
 }
 
+/// The body as JSON, after checking its bytes are what a `Value` of the same fields
+/// gives (sorted keys), as the body was when it was built as one.
+fn wire_json(up: &Upstream, req: &ChatRequest, stream: bool) -> Value {
+    let body = to_wire(up, req, stream).expect("body");
+    let text = serde_json::to_string(&body).expect("serializes");
+    let value: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(text, value.to_string());
+    value
+}
+
 #[test]
 fn the_messages_body_moves_system_merges_turns_and_maps_tools() {
-    let body = to_wire(
+    let body = wire_json(
         &upstream("claude-3-5-sonnet-20241022"),
         &rich_request(),
         false,
-    )
-    .expect("body");
+    );
     assert_eq!(body["system"], "You are terse.\n\nUse metric units.");
     assert_eq!(body["max_tokens"], 100);
     assert_eq!(body["temperature"], 0.5);
@@ -70,11 +79,38 @@ fn the_messages_body_moves_system_merges_turns_and_maps_tools() {
 }
 
 #[test]
+fn a_request_without_tools_sends_no_tool_choice_and_only_what_it_set() {
+    let mut req = rich_request();
+    req.tools.clear();
+    (req.stop, req.user, req.top_p) = (Vec::new(), None, None);
+    let body = wire_json(&upstream("claude-3-5-sonnet-20241022"), &req, true);
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "max_tokens",
+            "messages",
+            "model",
+            "stream",
+            "system",
+            "temperature"
+        ]
+    );
+    assert_eq!(body["stream"], true);
+}
+
+#[test]
 fn max_tokens_is_always_set_and_capped_by_model() {
     let mut req = rich_request();
     req.max_tokens = None;
     assert_eq!(
-        to_wire(&upstream("claude-3-haiku-20240307"), &req, true).expect("body")["max_tokens"],
+        wire_json(&upstream("claude-3-haiku-20240307"), &req, true)["max_tokens"],
         4096
     );
     assert_eq!(max_tokens("claude-sonnet-4-20250514", None), 4096);
