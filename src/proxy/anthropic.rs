@@ -5,6 +5,8 @@
 //! merged, and `max_tokens` is always sent. Streams translate Anthropic's typed events
 //! (running tool index, cumulative output tokens) into OpenAI chunks.
 
+use std::borrow::Cow;
+
 use super::client::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -98,7 +100,7 @@ fn output_cap(model: &str) -> Option<u32> {
 #[derive(Serialize)]
 struct WireBody<'a> {
     max_tokens: u32,
-    messages: Vec<Value>,
+    messages: Vec<Turn<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Metadata<'a>>,
     model: &'a str,
@@ -121,6 +123,34 @@ struct WireBody<'a> {
 #[derive(Serialize)]
 struct Metadata<'a> {
     user_id: &'a str,
+}
+
+/// One user or assistant turn.
+#[derive(Serialize)]
+struct Turn<'a> {
+    content: Vec<WireBlock<'a>>,
+    role: &'static str,
+}
+
+/// A content block: text, written directly, or any other block as a `Value`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireBlock<'a> {
+    Text {
+        text: Cow<'a, str>,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+    Other(Value),
+}
+
+impl<'a> WireBlock<'a> {
+    fn text(text: impl Into<Cow<'a, str>>) -> WireBlock<'a> {
+        WireBlock::Text {
+            text: text.into(),
+            kind: "text",
+        }
+    }
 }
 
 fn to_wire<'a>(
@@ -197,14 +227,14 @@ fn wire_tool_choice(c: &ToolChoice) -> Value {
 }
 
 /// user/assistant turns of content blocks, same-role turns merged, starting with user.
-fn wire_messages(messages: &[Message]) -> Result<Vec<Value>, UpstreamError> {
-    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
+fn wire_messages(messages: &[Message]) -> Result<Vec<Turn<'_>>, UpstreamError> {
+    let mut turns: Vec<(&'static str, Vec<WireBlock<'_>>)> = Vec::new();
     for m in messages {
         let (role, blocks) = match m.role {
             Role::System | Role::Developer => continue,
             Role::User => ("user", user_blocks(m)),
             Role::Assistant => ("assistant", assistant_blocks(m)?),
-            Role::Tool => ("user", vec![tool_result(m)]),
+            Role::Tool => ("user", vec![WireBlock::Other(tool_result(m))]),
         };
         match turns.last_mut() {
             _ if blocks.is_empty() => {}
@@ -219,18 +249,20 @@ fn wire_messages(messages: &[Message]) -> Result<Vec<Value>, UpstreamError> {
     }
     if let Some(("assistant", blocks)) = turns.last_mut() {
         // A final assistant prefill must not end with whitespace.
-        if let Some(Value::String(t)) = blocks.last_mut().and_then(|b| b.get_mut("text")) {
-            *t = t.trim_end().to_string();
+        if let Some(WireBlock::Text { text, .. }) = blocks.last_mut() {
+            *text = Cow::Owned(text.trim_end().to_string());
         }
     }
     Ok(turns
         .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
+        .map(|(role, content)| Turn { content, role })
         .collect())
 }
 
-fn user_blocks(m: &Message) -> Vec<Value> {
-    let text_block = |t: &str| (!t.is_empty()).then(|| json!({"type": "text", "text": t}));
+fn user_blocks(m: &Message) -> Vec<WireBlock<'_>> {
+    fn text_block(t: &str) -> Option<WireBlock<'_>> {
+        (!t.is_empty()).then(|| WireBlock::text(t))
+    }
     match &m.content {
         None => Vec::new(),
         Some(Content::Text(t)) => text_block(t).into_iter().collect(),
@@ -238,7 +270,7 @@ fn user_blocks(m: &Message) -> Vec<Value> {
             .iter()
             .filter_map(|p| match p {
                 ContentPart::Text(t) => text_block(t),
-                ContentPart::Image { url, .. } => Some(image_block(url)),
+                ContentPart::Image { url, .. } => Some(WireBlock::Other(image_block(url))),
             })
             .collect(),
     }
@@ -261,14 +293,13 @@ pub(super) fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     Some((mime, data))
 }
 
-fn assistant_blocks(m: &Message) -> Result<Vec<Value>, UpstreamError> {
-    let mut blocks: Vec<Value> = text(m)
-        .map(|t| json!({"type": "text", "text": t}))
-        .into_iter()
-        .collect();
+fn assistant_blocks(m: &Message) -> Result<Vec<WireBlock<'_>>, UpstreamError> {
+    let mut blocks: Vec<WireBlock<'_>> = text(m).map(WireBlock::text).into_iter().collect();
     for call in &m.tool_calls {
         let input = parse_arguments(&call.arguments)?;
-        blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
+        blocks.push(WireBlock::Other(
+            json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}),
+        ));
     }
     Ok(blocks)
 }
