@@ -298,7 +298,7 @@ fn commit(db: &Db, batch: &[LogRecord], day_offset_s: i64) -> Result<(), DbError
     let tx = conn.transaction()?;
     let mut last_used: HashMap<i64, i64> = HashMap::new();
     let mut rollups = Rollups::default();
-    logs_write::LogInserter::new(&tx)?.insert_all(batch)?;
+    logs_write::LogInserter::new(&tx).insert_all(batch)?;
     for r in batch {
         rollups.add(r);
         if r.key_id > 0 {

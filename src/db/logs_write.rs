@@ -94,8 +94,8 @@ pub struct LogInserter<'t> {
 
 impl<'t> LogInserter<'t> {
     /// An inserter for this transaction.
-    pub fn new(tx: &'t Transaction<'t>) -> rusqlite::Result<LogInserter<'t>> {
-        Ok(LogInserter { tx })
+    pub fn new(tx: &'t Transaction<'t>) -> LogInserter<'t> {
+        LogInserter { tx }
     }
 
     /// Writes the rows and bodies of `records` in order (their rollups go through
@@ -273,7 +273,7 @@ mod tests {
                 charge: 0,
             })
             .collect();
-        LogInserter::new(&tx).unwrap().insert_all(&records).unwrap();
+        LogInserter::new(&tx).insert_all(&records).unwrap();
         tx.commit().unwrap();
         let mut stmt = conn
             .prepare(
@@ -350,7 +350,7 @@ mod tests {
                 request_body: Some("{}".into()),
                 ..LogRecord::default()
             };
-            LogInserter::new(&tx).unwrap().insert(&r).unwrap();
+            LogInserter::new(&tx).insert(&r).unwrap();
             rollups.add(&r);
         }
         rollups.write(&tx, 0).unwrap();

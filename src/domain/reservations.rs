@@ -512,7 +512,7 @@ mod tests {
             charge: first,
             ..LogRecord::default()
         };
-        LogInserter::new(&tx).unwrap().insert(&record).unwrap();
+        LogInserter::new(&tx).insert(&record).unwrap();
         let mut rollups = Rollups::default();
         rollups.add(&record);
         rollups.write(&tx, 0).unwrap();

@@ -70,6 +70,15 @@ pub(crate) fn translate<T: EventTranslator>(
     out
 }
 
+/// `body` as JSON, after checking its bytes are what a `Value` of the same fields gives
+/// (sorted keys): a typed upstream body must send what the `Value` it replaced sent.
+pub(crate) fn sorted_json(body: &impl serde::Serialize) -> serde_json::Value {
+    let text = serde_json::to_string(body).expect("serializes");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(text, value.to_string());
+    value
+}
+
 /// The text content of a translated stream, concatenated.
 pub(crate) fn streamed_text(items: &[Result<ChatChunk, UpstreamError>]) -> String {
     items

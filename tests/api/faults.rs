@@ -23,12 +23,7 @@ async fn wait_until(mut cond: impl FnMut() -> bool) {
 #[actix_web::test]
 async fn a_client_that_disconnects_mid_stream_is_still_charged_for_what_it_got() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     let body = app.paced_stream_body(
         SimProvider::OpenAi,
         "gpt-4o",
@@ -68,12 +63,7 @@ async fn a_client_that_disconnects_mid_stream_is_still_charged_for_what_it_got()
 #[actix_web::test]
 async fn a_database_that_cannot_take_writes_gives_503_and_loses_nothing() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     let locker = rusqlite::Connection::open(&app.db_path).unwrap();
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     // Served while the ledger does not know yet; its record must survive the outage.
@@ -203,12 +193,7 @@ async fn a_budget_changed_under_traffic_keeps_charges_the_ledger_has_not_written
 #[actix_web::test]
 async fn a_stream_running_when_its_key_gets_a_budget_is_charged_to_that_budget() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     let body = app.paced_stream_body(
         SimProvider::OpenAi,
         "gpt-4o",
@@ -246,12 +231,7 @@ async fn an_unreachable_provider_is_a_502_after_retries() {
         }
     })
     .await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     let resp = app.chat(&key, &chat_body("gpt-4o", "hi")).await;
     assert_eq!(resp.status.as_u16(), 502, "{}", resp.body);
     assert_eq!(resp.json()["error"]["type"], "api_error");
@@ -278,12 +258,7 @@ async fn a_missing_provider_key_names_the_model_and_does_not_crash() {
         }
     })
     .await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     let resp = app.chat(&key, &chat_body("claude-3-5-sonnet", "hi")).await;
     assert_eq!(resp.status.as_u16(), 502);
     let msg = resp.json()["error"]["message"]
@@ -304,15 +279,9 @@ async fn a_missing_provider_key_names_the_model_and_does_not_crash() {
 #[actix_web::test]
 async fn a_slow_client_still_gets_the_whole_stream_and_is_charged_once() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     let client = awc::Client::default();
-    let mut body = chat_body("claude-3-5-sonnet", "tell me about the sea");
-    body["stream"] = json!(true);
+    let body = stream_body("claude-3-5-sonnet", "tell me about the sea");
     let mut resp = client
         .post(format!("{}/chat/completions", app.url))
         .bearer_auth(&key)
@@ -337,12 +306,7 @@ async fn a_slow_client_still_gets_the_whole_stream_and_is_charged_once() {
 #[actix_web::test]
 async fn a_body_cut_mid_way_is_a_502_and_not_charged_as_success() {
     let app = spawn_app_with(|c| c.models.iter_mut().for_each(|m| m.max_retries = 0)).await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     app.sim.push_fault(fault(
         Some(SimProvider::Gemini),
         1,

@@ -286,6 +286,13 @@ pub fn chat_body(model: &str, text: &str) -> Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})
 }
 
+/// A simple streamed chat body.
+pub fn stream_body(model: &str, text: &str) -> Value {
+    let mut body = chat_body(model, text);
+    body["stream"] = serde_json::json!(true);
+    body
+}
+
 /// One queued simulator fault for `provider`.
 pub fn fault(provider: Option<SimProvider>, times: u32, kind: FaultKind) -> Fault {
     Fault {
@@ -297,6 +304,15 @@ pub fn fault(provider: Option<SimProvider>, times: u32, kind: FaultKind) -> Faul
 }
 
 impl TestApp {
+    /// A key with no budget, limits or owner.
+    pub async fn key(&self, alias: &str) -> String {
+        self.insert_key(KeySpec {
+            alias,
+            ..KeySpec::default()
+        })
+        .await
+    }
+
     /// Inserts a key row and refreshes the gateway; returns the secret.
     pub async fn insert_key(&self, spec: KeySpec<'_>) -> String {
         let secret = format!("sk-{}", tollgate::domain::tokens::random_base62(40));
@@ -341,9 +357,7 @@ impl TestApp {
     ) -> Value {
         self.sim
             .push_fault(fault(Some(provider), 1, FaultKind::StreamDelay { ms }));
-        let mut body = chat_body(model, text);
-        body["stream"] = serde_json::json!(true);
-        body
+        stream_body(model, text)
     }
 
     /// Waits until every finished request is committed to the ledger.
@@ -362,6 +376,20 @@ impl TestApp {
         let conn = rusqlite::Connection::open(&self.db_path).unwrap();
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
+}
+
+/// The text of an OpenAI SSE body's chunks (first choice), concatenated.
+pub fn streamed_content(body: &str) -> String {
+    sse_data(body)
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
 }
 
 /// Parses an SSE body into its `data:` payloads.

@@ -7,12 +7,7 @@ use crate::helpers::*;
 #[actix_web::test]
 async fn metrics_count_requests_refusals_tokens_and_the_ledger() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     for _ in 0..2 {
         assert_eq!(
             app.chat(&key, &chat_body("gpt-4o", "hi")).await.status,
@@ -63,12 +58,7 @@ async fn metrics_count_requests_refusals_tokens_and_the_ledger() {
 #[actix_web::test]
 async fn every_proxied_response_carries_a_request_id_that_is_in_the_log() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     let ok = app.chat(&key, &chat_body("gpt-4o", "hi")).await;
     let refused = app.chat("sk-unknown", &chat_body("gpt-4o", "hi")).await;
     app.flush_ledger().await;

@@ -109,12 +109,7 @@ async fn models_lists_what_the_key_may_use() {
 #[actix_web::test]
 async fn every_provider_streams_the_same_text_and_tokens_as_without_streaming() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     for model in WALKTHROUGH_MODELS {
         let plain = app
             .chat(&key, &chat_body(model, "tell me about spring"))
@@ -169,27 +164,12 @@ async fn every_provider_streams_the_same_text_and_tokens_as_without_streaming() 
 #[actix_web::test]
 async fn a_streamed_answer_is_kept_in_its_log_row_as_sent() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     for model in WALKTHROUGH_MODELS {
-        let mut body = chat_body(model, "say \"hi\" on two\nlines, 你好");
-        body["stream"] = json!(true);
+        let body = stream_body(model, "say \"hi\" on two\nlines, 你好");
         let resp = app.chat(&key, &body).await;
         assert_eq!(resp.status, StatusCode::OK, "{model}");
-        let text: String = sse_data(&resp.body)
-            .iter()
-            .filter(|e| *e != "[DONE]")
-            .map(|e| serde_json::from_str::<Value>(e).unwrap())
-            .filter_map(|c| {
-                c["choices"][0]["delta"]["content"]
-                    .as_str()
-                    .map(str::to_string)
-            })
-            .collect();
+        let text = streamed_content(&resp.body);
         assert!(!text.is_empty(), "{model}");
         app.flush_ledger().await;
         let kept = app.query_text(
@@ -203,14 +183,8 @@ async fn a_streamed_answer_is_kept_in_its_log_row_as_sent() {
 #[actix_web::test]
 async fn a_stream_without_include_usage_has_no_usage_chunk() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
-    let mut body = chat_body("mistral-large", "hello");
-    body["stream"] = json!(true);
+    let key = app.key("k").await;
+    let body = stream_body("mistral-large", "hello");
     let resp = app.chat(&key, &body).await;
     let events = sse_data(&resp.body);
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
@@ -225,16 +199,9 @@ async fn a_stream_without_include_usage_has_no_usage_chunk() {
 #[actix_web::test]
 async fn a_stream_the_provider_has_already_finished_goes_out_whole_with_its_length() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     for model in WALKTHROUGH_MODELS {
-        let mut body = chat_body(model, "hello");
-        body["stream"] = json!(true);
-        let resp = app.chat(&key, &body).await;
+        let resp = app.chat(&key, &stream_body(model, "hello")).await;
         assert_eq!(resp.status, StatusCode::OK, "{model}");
         assert_eq!(
             resp.header("content-length"),
@@ -255,12 +222,7 @@ async fn a_stream_the_provider_has_already_finished_goes_out_whole_with_its_leng
 #[actix_web::test]
 async fn a_stream_that_arrives_over_time_goes_out_as_it_arrives() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     let body = app.paced_stream_body(
         SimProvider::Anthropic,
         "claude-3-5-sonnet",
@@ -298,19 +260,10 @@ async fn a_stream_that_arrives_over_time_goes_out_as_it_arrives() {
         first_at.elapsed() >= std::time::Duration::from_millis(140),
         "the rest followed the provider's pace"
     );
-    let events = sse_data(&format!("{first}{rest}"));
+    let whole = format!("{first}{rest}");
+    let events = sse_data(&whole);
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
-    let text: String = events
-        .iter()
-        .filter(|e| *e != "[DONE]")
-        .map(|e| serde_json::from_str::<Value>(e).unwrap())
-        .filter_map(|c| {
-            c["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .collect();
-    assert!(!text.is_empty());
+    assert!(!streamed_content(&whole).is_empty());
 }
 
 fn tool_request(model: &str) -> Value {
@@ -334,12 +287,7 @@ fn provider_of(model: &str) -> SimProvider {
 #[actix_web::test]
 async fn tool_calls_round_trip_through_every_provider() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     for model in WALKTHROUGH_MODELS {
         app.sim.push_fault(fault(
             Some(provider_of(model)),
@@ -378,12 +326,7 @@ async fn tool_calls_round_trip_through_every_provider() {
 #[actix_web::test]
 async fn streamed_tool_calls_arrive_as_openai_deltas() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     for model in WALKTHROUGH_MODELS {
         app.sim.push_fault(fault(
             Some(provider_of(model)),
@@ -438,12 +381,7 @@ async fn a_failing_deployment_falls_over_to_the_next() {
         c.models.push(second);
     })
     .await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     app.sim.push_fault(fault(
         Some(SimProvider::OpenAi),
         1,
@@ -533,12 +471,7 @@ async fn expired_and_blocked_keys_are_refused() {
         .as_str()
         .unwrap()
         .contains("expired"));
-    let key = app
-        .insert_key(KeySpec {
-            alias: "live",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("live").await;
     assert_eq!(
         app.chat(&key, &chat_body("gpt-4o", "hi")).await.status,
         StatusCode::OK
@@ -680,12 +613,7 @@ async fn malformed_requests_get_clear_openai_errors_and_change_nothing() {
 #[actix_web::test]
 async fn provider_errors_keep_their_status_in_openai_format() {
     let app = spawn_app_with(|c| c.models.iter_mut().for_each(|m| m.max_retries = 0)).await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     let cases = [
         (SimProvider::OpenAi, "gpt-4o", 400, "invalid_request_error"),
         (
@@ -747,12 +675,7 @@ async fn a_slow_provider_times_out_with_504() {
         })
     })
     .await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     app.sim.push_fault(fault(
         Some(SimProvider::Mistral),
         1,
@@ -766,19 +689,13 @@ async fn a_slow_provider_times_out_with_504() {
 #[actix_web::test]
 async fn a_stream_cut_mid_way_tells_the_client_and_charges_what_was_streamed() {
     let app = spawn_app().await;
-    let key = app
-        .insert_key(KeySpec {
-            alias: "k",
-            ..KeySpec::default()
-        })
-        .await;
+    let key = app.key("k").await;
     app.sim.push_fault(fault(
         Some(SimProvider::Anthropic),
         1,
         FaultKind::CutStream { after_events: 5 },
     ));
-    let mut body = chat_body("claude-3-5-sonnet", "tell me a long story about the sea");
-    body["stream"] = json!(true);
+    let body = stream_body("claude-3-5-sonnet", "tell me a long story about the sea");
     let resp = app.chat(&key, &body).await;
     let events = sse_data(&resp.body);
     assert_ne!(events.last().map(String::as_str), Some("[DONE]"));

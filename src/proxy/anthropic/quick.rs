@@ -82,7 +82,6 @@ impl<'a> Reader<'a> {
 
     /// A usage object: the token counts serde reads, others skipped.
     fn wire_usage(&mut self) -> Option<WireUsage> {
-        let mut u = WireUsage::default();
         let (mut input, mut output, mut created, mut read) = (None, None, None, None);
         self.object(|r, key| {
             match key {
@@ -94,11 +93,12 @@ impl<'a> Reader<'a> {
             }
             Some(())
         })?;
-        u.input_tokens = input.unwrap_or(0);
-        u.output_tokens = output.unwrap_or(0);
-        u.cache_creation_input_tokens = created.flatten();
-        u.cache_read_input_tokens = read.flatten();
-        Some(u)
+        Some(WireUsage {
+            input_tokens: input.unwrap_or(0),
+            output_tokens: output.unwrap_or(0),
+            cache_creation_input_tokens: created.flatten(),
+            cache_read_input_tokens: read.flatten(),
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::proxy::testing::{rich_request, streamed_text, translate};
+use crate::proxy::testing::{rich_request, sorted_json, streamed_text, translate};
 use crate::proxy::{ProviderKind, UpstreamErrorKind};
 
 fn upstream(model: &str) -> Upstream {
@@ -18,14 +18,8 @@ fn upstream(model: &str) -> Upstream {
     }
 }
 
-/// The body as JSON, after checking its bytes are what a `Value` of the same fields
-/// gives (sorted keys), as the body was when it was built as one.
 fn wire_json(up: &Upstream, req: &ChatRequest, stream: bool) -> Value {
-    let body = to_wire(up, req, stream).expect("body");
-    let text = serde_json::to_string(&body).expect("serializes");
-    let value: Value = serde_json::from_str(&text).expect("JSON");
-    assert_eq!(text, value.to_string());
-    value
+    sorted_json(&to_wire(up, req, stream).expect("body"))
 }
 
 #[test]
