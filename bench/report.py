@@ -91,7 +91,7 @@ def main():
           "| overhead p50 µs | overhead p99 µs | % of nginx proxy req/s | CPU µs/req "
           "| wrk + upstream CPU µs/req | runs | errors |")
     print("|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-    for fmt in ("openai", "anthropic"):
+    for fmt in ("openai", "anthropic", "openai-tls"):
         for stream in ("no", "yes"):
             for c in [int(x) for x in args.concurrency.split()]:
                 direct = cells.get((fmt, stream, c, "direct"))

@@ -4,7 +4,8 @@
 # Starts a fixed-response upstream (nginx `return 200`), a plain nginx reverse proxy in
 # front of it (a second nginx instance), and tollgate (release build) with a virtual key,
 # then measures with wrk: direct / nginx proxy / tollgate x concurrency x OpenAI and
-# Anthropic upstream format x streaming and not, with the CPU each target spent per
+# Anthropic upstream format x streaming and not, plus the OpenAI non-streamed cell over
+# HTTPS (an upstream certificate from a private CA), with the CPU each target spent per
 # request. Afterwards it stops tollgate with SIGTERM, checks that the ledger
 # holds one row per request sent, reports peak RSS, SQLite growth and a soak run, and
 # times the usage/log/export pages on a seeded database of 1,000,000 log rows.
@@ -115,10 +116,32 @@ $servers
 EOF
 }
 
-# start_nginx: the fixed-response upstream and, in front of it, the plain proxy.
+# make_tls: a private CA and a certificate it signed for 127.0.0.1 / localhost, as an
+# internal HTTPS provider has; tollgate trusts it through `ca_file`, the proxy nginx
+# through proxy_ssl_trusted_certificate.
+make_tls() {
+    TLS_DIR="$WORK/tls"
+    mkdir -p "$TLS_DIR"
+    (
+        cd "$TLS_DIR"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Bench CA" \
+            -keyout ca.key -out ca.pem 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+            -keyout server.key -out server.csr 2>/dev/null
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile san.ext -out server.pem 2>/dev/null
+    )
+}
+
+# start_nginx: the fixed-response upstream (plain and HTTPS) and, in front of it, the
+# plain proxy.
 start_nginx() {
     UP_PORT=$(free_port)
+    UP_TLS_PORT=$(free_port)
     PROXY_PORT=$(free_port)
+    PROXY_TLS_PORT=$(free_port)
+    make_tls
     local f="$HERE/fixtures"
     nginx_conf "$WORK/upstream" "    server {
         listen 127.0.0.1:$UP_PORT;
@@ -126,6 +149,12 @@ start_nginx() {
         location = /openai-stream/v1/chat/completions { default_type text/event-stream; return 200 '$(cat "$f/openai.sse")'; }
         location = /anthropic/v1/messages { default_type application/json; return 200 '$(cat "$f/anthropic.json")'; }
         location = /anthropic-stream/v1/messages { default_type text/event-stream; return 200 '$(cat "$f/anthropic.sse")'; }
+    }
+    server {
+        listen 127.0.0.1:$UP_TLS_PORT ssl http2;
+        ssl_certificate $TLS_DIR/server.pem;
+        ssl_certificate_key $TLS_DIR/server.key;
+        location = /openai/v1/chat/completions { default_type application/json; return 200 '$(cat "$f/openai.json")'; }
     }"
     nginx_conf "$WORK/proxy" "    upstream fixed { server 127.0.0.1:$UP_PORT; keepalive 128; keepalive_requests 1000000; }
     server {
@@ -136,6 +165,20 @@ start_nginx() {
             proxy_set_header Connection \"\";
             proxy_buffering off;
         }
+    }
+    upstream fixed_tls { server 127.0.0.1:$UP_TLS_PORT; keepalive 128; keepalive_requests 1000000; }
+    server {
+        listen 127.0.0.1:$PROXY_TLS_PORT;
+        location / {
+            proxy_pass https://fixed_tls;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_buffering off;
+            proxy_ssl_trusted_certificate $TLS_DIR/ca.pem;
+            proxy_ssl_verify on;
+            proxy_ssl_name localhost;
+            proxy_ssl_session_reuse on;
+        }
     }"
     "$NGINX" -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf" -g 'daemon off;' 2>>"$WORK/upstream/logs/stderr.log" &
     UPSTREAM_PID=$!
@@ -143,6 +186,8 @@ start_nginx() {
     PROXY_PID=$!
     wait_port "$UP_PORT"
     wait_port "$PROXY_PORT"
+    wait_port "$UP_TLS_PORT"
+    wait_port "$PROXY_TLS_PORT"
 }
 
 # --- tollgate ---------------------------------------------------------------------------
@@ -179,6 +224,16 @@ name = "bench-anthropic"
 provider = "anthropic"
 model = "claude-3-5-haiku-20241022"
 api_base = "$up/anthropic"
+api_key = "bench-upstream-key"
+input_cost_per_mtok = 0.8
+output_cost_per_mtok = 4.0
+
+[[models]]
+name = "bench-openai-tls-nostream"
+provider = "openai"
+model = "gpt-4o-mini"
+api_base = "https://127.0.0.1:$UP_TLS_PORT/openai/v1"
+ca_file = "$TLS_DIR/ca.pem"
 api_key = "bench-upstream-key"
 input_cost_per_mtok = 0.8
 output_cost_per_mtok = 4.0
@@ -259,8 +314,9 @@ cell() {
     local format=$1 stream=$2 target=$3 c=$4 url body model path headers="" auth=""
     model="bench-$format"
     [[ $stream == yes ]] && model="$model-stream"
+    [[ $format == openai-tls ]] && model="bench-openai-tls-nostream"
     case $format in
-        openai) path="/openai/v1/chat/completions" ;;
+        openai | openai-tls) path="/openai/v1/chat/completions" ;;
         anthropic) path="/anthropic/v1/messages" ;;
     esac
     [[ $stream == yes ]] && path=${path/\/v1/-stream\/v1}
@@ -268,9 +324,13 @@ cell() {
     [[ $stream == yes ]] && s=true
     case $target in
         direct | nginx)
-            local port=$UP_PORT
+            local port=$UP_PORT scheme=http
             [[ $target == nginx ]] && port=$PROXY_PORT
-            url="http://127.0.0.1:$port$path"
+            if [[ $format == openai-tls ]]; then
+                port=$PROXY_TLS_PORT
+                [[ $target == direct ]] && port=$UP_TLS_PORT scheme=https
+            fi
+            url="$scheme://127.0.0.1:$port$path"
             if [[ $format == anthropic ]]; then
                 body="{\"model\":\"claude-3-5-haiku-20241022\",\"max_tokens\":64,\"stream\":$s,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello.\"}]}"
                 headers="x-api-key=bench-upstream-key;anthropic-version=2023-06-01"
@@ -335,6 +395,17 @@ for format in openai anthropic; do
                 cell "$format" "$stream" tollgate "$c"
             done
         done
+    done
+done
+# Real providers are HTTPS: the same non-streamed OpenAI cell over TLS (HTTP/2 where
+# the client offers it; nginx proxies upstream over HTTP/1.1 with kept-alive TLS).
+for c in $CONCURRENCY; do
+    cell openai-tls no direct "$c"
+    runs=1
+    ((c == 64)) && runs=$REPEAT
+    for ((run = 0; run < runs; run++)); do
+        cell openai-tls no nginx "$c"
+        cell openai-tls no tollgate "$c"
     done
 done
 HWM_MATRIX=$(rss_kib "$TOLLGATE_PID" VmHWM)

@@ -14,6 +14,7 @@ use crate::domain::directory::{Directory, Snapshot};
 use crate::domain::reservations::Budgets;
 use crate::error::AppError;
 use crate::ledger::Ledger;
+use crate::proxy::client::Routes;
 use crate::proxy::limits::RateLimits;
 use crate::proxy::router::Router;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub ledger: Ledger,
     /// Model name → deployments.
     pub router: Router,
+    /// The ways out to the providers (direct, proxies, extra CAs).
+    pub routes: Arc<Routes>,
     /// rpm/tpm windows of keys and teams.
     pub rate_limits: RateLimits,
     /// Process start, unix seconds (the `created` of `/models`).
@@ -87,6 +90,9 @@ pub enum StartError {
     /// First-start admin could not be created.
     #[error("cannot create the first admin: {0}")]
     Admin(crate::domain::DomainError),
+    /// A proxy or CA file of the config cannot be used.
+    #[error("{0}")]
+    Outbound(String),
     /// Port in use, permission denied …
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -102,6 +108,7 @@ impl App {
     /// A generated admin password is printed once to stderr.
     pub async fn build(config: Config) -> Result<App, StartError> {
         install_tls_provider();
+        let routes = Routes::resolve(&config).map_err(StartError::Outbound)?;
         let db = Db::open(&config.server.database)?;
         let username = config.admin.username.clone();
         let password = config.admin.bootstrap_password.clone();
@@ -130,7 +137,8 @@ impl App {
         let offset_s = config.server.utc_offset.seconds;
         sync_daily_rollups(&db, offset_s).await?;
         let state = web::Data::new(AppState {
-            router: Router::new(&config.models),
+            router: Router::new(&config.models, &routes),
+            routes: Arc::new(routes),
             config: Arc::new(config),
             ledger: Ledger::start(db.clone(), retention, i64::from(offset_s), {
                 let budgets = budgets.clone();
@@ -184,10 +192,15 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
             .unwrap_or(2)
     });
     let body_limit = state.config.server.max_body_bytes;
+    // Built once here so a route that cannot start fails the start, not a worker.
+    crate::proxy::Client::for_routes(&state.routes)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let server = HttpServer::new(move || {
+        let providers = crate::proxy::Client::for_routes(&state.routes)
+            .unwrap_or_else(|_| crate::proxy::Client::new());
         actix_web::App::new()
             .app_data(state.clone())
-            .app_data(web::Data::new(crate::proxy::Client::new()))
+            .app_data(web::Data::new(providers))
             .app_data(web::Data::new(page_client()))
             .app_data(json_config(body_limit))
             .app_data(form_config())

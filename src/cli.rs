@@ -68,6 +68,17 @@ pub enum Command {
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
     },
+    /// Call every deployment's cheapest endpoint (its model list) along its configured
+    /// route and print, per deployment: reachable or not, status, latency, route (direct
+    /// or which proxy) and TLS. Nothing is charged. Exits 1 if any check failed.
+    CheckProviders {
+        /// Configuration file.
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// Route the demo models to the built-in simulator first, as `serve --demo` does.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Write a consistent copy of the database while the gateway keeps running.
     Backup {
         /// File to write the copy to (must not exist).

@@ -9,6 +9,8 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::domain::auth;
 use crate::domain::export::{self as bill, ExportParams, ExportRequest};
+use crate::proxy::client::{Client, ProxyEnv, Routes};
+use crate::proxy::router::Router;
 use crate::simulator::{Simulator, SimulatorConfig};
 use actix_web::web;
 
@@ -29,6 +31,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Admin { action } => admin(action),
         Command::Backup { out, config } => backup(&config, &out),
         Command::MockUpstream { listen } => mock_upstream(&listen),
+        Command::CheckProviders { config, demo } => check_providers(&config, demo),
         Command::Export {
             from,
             to,
@@ -63,21 +66,35 @@ fn load(path: &Path) -> Result<Config, CommandError> {
     Config::load(path).map_err(err)
 }
 
-fn serve(path: &Path, demo: bool) -> Result<(), CommandError> {
+/// The config of a command that calls providers: the file (or, for `--demo` without
+/// one, the defaults) and the proxy environment this process was started with.
+fn provider_config(path: &Path, demo: bool) -> Result<Config, CommandError> {
     let mut config = if demo && !path.exists() {
         Config::for_demo_defaults()
     } else {
         load(path)?
     };
+    config.server.proxy_env = ProxyEnv::from_process();
+    Ok(config)
+}
+
+/// Starts the provider simulator in this process and routes the demo models to it.
+fn start_demo_simulator(config: &mut Config) -> Result<std::net::SocketAddr, CommandError> {
+    let sim = Simulator::new(SimulatorConfig::default());
+    let (addr, server) = sim.bind("127.0.0.1:0").map_err(err)?;
+    actix_web::rt::spawn(server);
+    crate::demo::route_demo_models(config, addr);
+    Ok(addr)
+}
+
+fn serve(path: &Path, demo: bool) -> Result<(), CommandError> {
+    let mut config = provider_config(path, demo)?;
     config.admin.bootstrap_password = std::env::var("TOLLGATE_ADMIN_PASSWORD")
         .ok()
         .filter(|p| !p.is_empty());
     actix_web::rt::System::new().block_on(async move {
         if demo {
-            let sim = Simulator::new(SimulatorConfig::default());
-            let (addr, server) = sim.bind("127.0.0.1:0").map_err(err)?;
-            actix_web::rt::spawn(server);
-            crate::demo::route_demo_models(&mut config, addr);
+            let addr = start_demo_simulator(&mut config)?;
             eprintln!(
                 "Demo mode: {} answer from the built-in simulator at http://{addr} (replies are marked simulated)",
                 crate::demo::DEMO_MODELS.join(", ")
@@ -95,6 +112,86 @@ fn serve(path: &Path, demo: bool) -> Result<(), CommandError> {
         eprintln!("Tollgate stopped; every recorded request is in the ledger.");
         result
     })
+}
+
+fn check_providers(path: &Path, demo: bool) -> Result<(), CommandError> {
+    let mut config = provider_config(path, demo)?;
+    actix_web::rt::System::new().block_on(async move {
+        if demo {
+            start_demo_simulator(&mut config)?;
+        }
+        let routes = Routes::resolve(&config).map_err(err)?;
+        let router = Router::new(&config.models, &routes);
+        let http = Client::for_routes(&routes).map_err(err)?;
+        let checks = router.deployments().map(|(name, d)| {
+            let (http, label) = (&http, routes.of_deployment(d.index).1);
+            async move { (name, d, crate::proxy::check::check(http, d, label).await) }
+        });
+        let results = futures_util::future::join_all(checks).await;
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .map(|(name, d, r)| {
+                vec![
+                    name.to_string(),
+                    format!("#{}", d.index + 1),
+                    format!("{} {}", d.upstream.provider.as_str(), d.upstream.model_id),
+                    if r.ok {
+                        "ok".into()
+                    } else if r.reachable {
+                        "reachable".into()
+                    } else {
+                        "UNREACHABLE".into()
+                    },
+                    r.status.map_or("-".into(), |s| s.to_string()),
+                    format!("{} ms", r.latency_ms),
+                    r.route.to_string(),
+                    r.tls.clone(),
+                    r.outcome.clone(),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            text_table(
+                &[
+                    "MODEL", "ENTRY", "PROVIDER", "RESULT", "STATUS", "LATENCY", "ROUTE", "TLS",
+                    "DETAIL"
+                ],
+                &rows
+            )
+        );
+        let failed = results.iter().filter(|(_, _, r)| !r.ok).count();
+        if failed > 0 {
+            return Err(CommandError(format!(
+                "{failed} of {} deployments failed the check",
+                results.len()
+            )));
+        }
+        Ok(())
+    })
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
 }
 
 fn mock_upstream(listen: &str) -> Result<(), CommandError> {

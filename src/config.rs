@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+use crate::proxy::client::route::ProxyUrl;
+use crate::proxy::client::ProxyEnv;
 use crate::proxy::ProviderKind;
 
 /// The whole configuration file.
@@ -53,6 +55,15 @@ pub struct ServerConfig {
     pub session_hours: u32,
     /// HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// Proxy for every provider call (`http://`, `https://`, `socks5://`; credentials
+    /// allowed, `env:VAR` too). A deployment's `proxy` overrides it.
+    pub outbound_proxy: Option<Secret>,
+    /// PEM certificates trusted for provider calls besides the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// `HTTPS_PROXY` & co., used when neither `proxy` nor `outbound_proxy` is set;
+    /// filled by the CLI from the process environment, never read from the file.
+    #[serde(skip)]
+    pub proxy_env: ProxyEnv,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +81,9 @@ impl Default for ServerConfig {
             max_report_days: 400,
             session_hours: 12,
             workers: None,
+            outbound_proxy: None,
+            ca_file: None,
+            proxy_env: ProxyEnv::default(),
         }
     }
 }
@@ -129,6 +143,11 @@ pub struct ModelConfig {
     pub rpm: Option<u32>,
     /// Tokens per minute allowed on this deployment.
     pub tpm: Option<u64>,
+    /// Proxy for this deployment (overrides `[server] outbound_proxy`); `"none"` = direct.
+    pub proxy: Option<Secret>,
+    /// PEM certificates trusted for this deployment, besides the built-in roots and
+    /// `[server] ca_file`.
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_timeout_s() -> u64 {
@@ -284,12 +303,19 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
         let mut config = Config::parse(&text, path)?;
-        if config.server.database.is_relative() {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            config.server.database = dir.join(&config.server.database);
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let relative = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        relative(&mut config.server.database);
+        config.server.ca_file.iter_mut().for_each(relative);
+        for m in &mut config.models {
+            m.ca_file.iter_mut().for_each(relative);
         }
         Ok(config)
     }
@@ -317,6 +343,15 @@ impl Config {
                 path.display(),
                 line_of(text, "budget_exceeded_status")
             )));
+        }
+        if let Some(raw) = self.server.outbound_proxy.as_ref().and_then(Secret::expose) {
+            ProxyUrl::parse(raw).map_err(|e| {
+                ConfigError(format!(
+                    "{}{}: server.outbound_proxy {e}",
+                    path.display(),
+                    line_of(text, "outbound_proxy")
+                ))
+            })?;
         }
         for (i, m) in self.models.iter().enumerate() {
             let at = || {
@@ -359,6 +394,12 @@ impl Config {
                         "{}: `{field}` must be a price between 0 and 1000000",
                         at()
                     )));
+                }
+            }
+            if let Some(raw) = m.proxy.as_ref().and_then(Secret::expose) {
+                if !raw.trim().eq_ignore_ascii_case("none") {
+                    ProxyUrl::parse(raw)
+                        .map_err(|e| ConfigError(format!("{}: `proxy` {e}", at())))?;
                 }
             }
             if m.timeout_s == 0 {

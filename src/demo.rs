@@ -52,6 +52,8 @@ pub fn route_demo_models(config: &mut Config, addr: SocketAddr) {
                 max_retries: 2,
                 rpm: None,
                 tpm: None,
+                proxy: None,
+                ca_file: None,
             });
         }
     }

@@ -129,6 +129,8 @@ mod tests {
             max_retries: 0,
             rpm: None,
             tpm: None,
+            proxy: None,
+            ca_file: None,
         }
     }
 

@@ -65,6 +65,21 @@ async fn send(
     http::post(http, up, &url, &headers, body, error_from_wire).await
 }
 
+/// The model list: the provider check's call (`GET {api_base}/v1/models`).
+pub(crate) fn model_list_request(up: &Upstream) -> (String, Vec<(&'static str, String)>) {
+    let base = up.api_base.trim_end_matches('/');
+    let url = if base.ends_with("/v1") {
+        format!("{base}/models")
+    } else {
+        format!("{base}/v1/models")
+    };
+    let mut headers = vec![("anthropic-version", VERSION.to_string())];
+    if let Ok(key) = http::api_key(up) {
+        headers.push(("x-api-key", key.to_string()));
+    }
+    (url, headers)
+}
+
 /// The `max_tokens` sent for `model`: the request's, capped, or the default.
 pub(crate) fn max_tokens(model: &str, requested: Option<u32>) -> u32 {
     match (requested, output_cap(model)) {

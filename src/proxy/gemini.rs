@@ -54,6 +54,25 @@ impl Provider for Gemini {
     }
 }
 
+/// The model list: the provider check's call (`GET {api_base}/v1beta/models`).
+pub(crate) fn model_list_request(up: &Upstream) -> (String, Vec<(&'static str, String)>) {
+    let url = format!("{}/models", versioned_base(up));
+    let key = http::api_key(up)
+        .ok()
+        .map(|k| ("x-goog-api-key", k.to_string()));
+    (url, key.into_iter().collect())
+}
+
+/// `api_base` with the API version, unless it already names one.
+fn versioned_base(up: &Upstream) -> String {
+    let base = up.api_base.trim_end_matches('/');
+    if base.ends_with("/v1beta") || base.ends_with("/v1") {
+        base.to_string()
+    } else {
+        format!("{base}{API_VERSION}")
+    }
+}
+
 async fn send(
     http: &Client,
     up: &Upstream,
@@ -61,14 +80,8 @@ async fn send(
     body: &Value,
 ) -> Result<http::Response, UpstreamError> {
     let key = http::api_key(up)?;
-    let base = up.api_base.trim_end_matches('/');
-    let version = if base.ends_with("/v1beta") || base.ends_with("/v1") {
-        ""
-    } else {
-        API_VERSION
-    };
     let model = up.model_id.strip_prefix("models/").unwrap_or(&up.model_id);
-    let url = format!("{base}{version}/models/{model}:{method}");
+    let url = format!("{}/models/{model}:{method}", versioned_base(up));
     http::post(
         http,
         up,

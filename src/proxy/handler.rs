@@ -312,6 +312,7 @@ fn upstream_error(model: &str, error: UpstreamError) -> AppError {
         UpstreamError::Timeout => AppError::GatewayTimeout(format!("{model}: the provider did not answer in time")),
         UpstreamError::Connect(e) => AppError::BadGateway(format!("{model}: could not reach the provider ({e})")),
         UpstreamError::Protocol(e) => AppError::BadGateway(format!("{model}: the provider sent an invalid response ({e})")),
+        UpstreamError::Interrupted(e) => AppError::BadGateway(format!("{model}: {e}")),
         UpstreamError::MissingKey => AppError::BadGateway(format!(
             "{model}: no provider API key is configured for this model; ask the administrator to set it in config.toml"
         )),

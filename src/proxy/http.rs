@@ -70,7 +70,7 @@ pub(crate) async fn post(
     let json = serde_json::to_vec(body)
         .map_err(|e| UpstreamError::Protocol(format!("could not encode the request: {e}")))?;
     let resp = http
-        .post_json(url, headers, &json, up.timeout)
+        .post_json(up.route, url, headers, json, up.timeout)
         .await
         .map_err(|e| scrub(send_error(e), up.api_key.as_deref()))?;
     let (status, retry_after) = (resp.status, resp.retry_after);
@@ -343,6 +343,7 @@ fn scrub(e: UpstreamError, key: Option<&str>) -> UpstreamError {
         },
         UpstreamError::Protocol(m) => UpstreamError::Protocol(clean(m)),
         UpstreamError::Connect(m) => UpstreamError::Connect(clean(m)),
+        UpstreamError::Interrupted(m) => UpstreamError::Interrupted(clean(m)),
         other => other,
     }
 }
@@ -351,8 +352,8 @@ fn send_error(e: ClientError) -> UpstreamError {
     match e {
         ClientError::Timeout => UpstreamError::Timeout,
         ClientError::Protocol(m) => UpstreamError::Protocol(m),
-        ClientError::Connect(m) => UpstreamError::Connect(m),
-        ClientError::Url(_) => UpstreamError::Connect(e.to_string()),
+        ClientError::Connect(m) | ClientError::Invalid(m) => UpstreamError::Connect(m),
+        ClientError::Interrupted(m) => UpstreamError::Interrupted(m),
     }
 }
 

@@ -175,6 +175,7 @@ async fn rest_chunks(chunks: ChunkStream) -> Vec<ChatChunk> {
 
 fn upstream(provider: ProviderKind, base: String, model: &str) -> Upstream {
     Upstream {
+        route: crate::proxy::client::RouteId::DIRECT,
         provider,
         model_id: model.into(),
         api_base: base,

@@ -7,6 +7,7 @@
 //! `UpstreamError::is_retryable` to decide on fail-over.
 
 pub mod anthropic;
+pub mod check;
 pub mod client;
 pub mod gemini;
 pub mod handler;
@@ -86,6 +87,8 @@ pub struct Upstream {
     /// Time allowed until response headers, for a whole non-streamed body, and
     /// between two reads of a streamed body.
     pub timeout: Duration,
+    /// The way out to the provider (direct or a proxy, and the CAs trusted).
+    pub route: client::RouteId,
 }
 
 /// How an upstream HTTP error should be presented to the client.
@@ -147,6 +150,10 @@ pub enum UpstreamError {
     /// Connection or transport failure.
     #[error("could not reach the provider: {0}")]
     Connect(String),
+    /// The request was sent and the connection closed unanswered; not retried, since
+    /// the provider may have begun to process (and bill) it.
+    #[error("the provider closed the connection: {0}")]
+    Interrupted(String),
     /// The provider answered something we cannot read (bad JSON, truncated stream).
     #[error("the provider sent an invalid response: {0}")]
     Protocol(String),
@@ -168,6 +175,7 @@ impl UpstreamError {
                     && matches!(status, 408 | 409 | 429 | 500 | 502 | 503 | 504 | 529)
             }
             UpstreamError::Protocol(_)
+            | UpstreamError::Interrupted(_)
             | UpstreamError::MissingKey
             | UpstreamError::InvalidRequest(_) => false,
         }
@@ -231,6 +239,17 @@ pub async fn stream(
         ProviderKind::Anthropic => anthropic::Anthropic.stream(http, up, req).await,
         ProviderKind::Gemini => gemini::Gemini.stream(http, up, req).await,
         ProviderKind::Mistral => mistral::Mistral.stream(http, up, req).await,
+    }
+}
+
+/// The provider's cheapest authenticated call (its model list): URL and headers.
+pub(crate) fn model_list_request(up: &Upstream) -> (String, Vec<(&'static str, String)>) {
+    match up.provider {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Mistral => {
+            openai::model_list_request(up)
+        }
+        ProviderKind::Anthropic => anthropic::model_list_request(up),
+        ProviderKind::Gemini => gemini::model_list_request(up),
     }
 }
 

@@ -61,6 +61,15 @@ async fn send(
     http::post(http, up, &url, &headers, body, error_from_wire).await
 }
 
+/// The model list: the provider check's call (`GET {api_base}/models`).
+pub(crate) fn model_list_request(up: &Upstream) -> (String, Vec<(&'static str, String)>) {
+    let url = format!("{}/models", up.api_base.trim_end_matches('/'));
+    let auth = http::api_key(up)
+        .ok()
+        .map(|k| ("authorization", format!("Bearer {k}")));
+    (url, auth.into_iter().collect())
+}
+
 /// The upstream body: only fields OpenAI (or a compatible server) understands. Fields
 /// are declared in sorted order, so the bytes are those of a `Value` holding the same
 /// fields (serde_json's maps are sorted); plain text messages are written without one.

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::client::Client;
+use super::client::{Client, Routes};
 
 use super::limits::Window;
 use super::{ChatRequest, ChatResponse, ChunkStream, Upstream, UpstreamError};
@@ -47,8 +47,8 @@ pub struct Router {
 }
 
 impl Router {
-    /// Builds the router from config.
-    pub fn new(models: &[ModelConfig]) -> Router {
+    /// Builds the router from config; `routes` were resolved from the same config.
+    pub fn new(models: &[ModelConfig], routes: &Routes) -> Router {
         let mut groups: FastMap<String, ModelGroup> = FastMap::default();
         let mut names = Vec::new();
         for (index, m) in models.iter().enumerate() {
@@ -67,6 +67,7 @@ impl Router {
                         .as_ref()
                         .and_then(|k| k.expose().map(str::to_string)),
                     timeout: Duration::from_secs(m.timeout_s),
+                    route: routes.of_deployment(index).0,
                 },
                 price,
                 max_retries: m.max_retries,
@@ -88,6 +89,18 @@ impl Router {
     /// The deployments of `name`.
     pub fn group(&self, name: &str) -> Option<&ModelGroup> {
         self.groups.get(name)
+    }
+
+    /// Every deployment with its model name, in config order.
+    pub fn deployments(&self) -> impl Iterator<Item = (&str, &Deployment)> {
+        let mut all: Vec<(&str, &Deployment)> = self
+            .names
+            .iter()
+            .filter_map(|n| self.groups.get(n))
+            .flat_map(|g| g.deployments.iter().map(move |d| (g.name.as_str(), d)))
+            .collect();
+        all.sort_by_key(|(_, d)| d.index);
+        all.into_iter()
     }
 
     /// Every client-facing model name, in config order.

@@ -39,7 +39,7 @@ const FIELDS: &[&str] = &[
 ];
 
 /// Known models: (id as sent, dated id reported back, max output tokens).
-const MODELS: &[(&str, &str, u64)] = &[
+pub(super) const MODELS: &[(&str, &str, u64)] = &[
     (
         "claude-3-5-sonnet-20241022",
         "claude-3-5-sonnet-20241022",
@@ -156,7 +156,7 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
     })
 }
 
-fn check_headers(inc: &Incoming) -> Result<(), Rejection> {
+pub(super) fn check_headers(inc: &Incoming) -> Result<(), Rejection> {
     match inc.header("x-api-key") {
         None => {
             return Err(Rejection::anthropic(

@@ -139,7 +139,7 @@ fn parse_json(req: &HttpRequest, raw: &Bytes) -> Option<Value> {
     }
 }
 
-fn header_list(req: &HttpRequest) -> Vec<(String, String)> {
+pub(super) fn header_list(req: &HttpRequest) -> Vec<(String, String)> {
     req.headers()
         .iter()
         .map(|(name, value)| {

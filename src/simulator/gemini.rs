@@ -16,7 +16,7 @@ use super::stream::Framed;
 use super::tokens;
 
 /// Known models: (id in the URL, `modelVersion` reported back, max output tokens).
-const MODELS: &[(&str, &str, u64)] = &[
+pub(super) const MODELS: &[(&str, &str, u64)] = &[
     ("gemini-2.5-pro", "gemini-2.5-pro", 65_536),
     ("gemini-2.5-flash", "gemini-2.5-flash", 65_536),
     ("gemini-2.5-flash-lite", "gemini-2.5-flash-lite", 65_536),
@@ -71,7 +71,7 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
     })
 }
 
-fn check_auth(inc: &Incoming) -> Result<(), Rejection> {
+pub(super) fn check_auth(inc: &Incoming) -> Result<(), Rejection> {
     if inc.bearer().is_some() {
         let message = "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
         let details = json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "ACCESS_TOKEN_TYPE_UNSUPPORTED", "domain": "googleapis.com"}]);

@@ -34,7 +34,7 @@ const FIELDS: &[&str] = &[
     "prompt_mode",
 ];
 
-const MODELS: &[&str] = &[
+pub(super) const MODELS: &[&str] = &[
     "mistral-large-latest",
     "mistral-large-2411",
     "mistral-large-2407",

@@ -4,7 +4,7 @@
 //! disagree with the gateway. One HTTP server serves all four under their own prefix
 //! (`/openai/v1`, `/anthropic`, `/gemini`, `/mistral/v1`), validates like the real APIs, answers
 //! deterministically, records every request and misbehaves on demand (queued [`Fault`]s, also
-//! settable over HTTP at `/_sim/faults`). It deliberately does not model pricing, rate limits
+//! settable over HTTP at `/_sim/faults`). Each also lists its models (`GET …/models`). It deliberately does not model pricing, rate limits
 //! over time, images' content or anything beyond one chat/messages/generateContent call.
 //!
 //! A gateway points each provider's `api_base` at the prefix: `http://ADDR/openai/v1`,
@@ -22,6 +22,7 @@ mod gemini;
 mod gemini_checks;
 mod gemini_tools;
 mod mistral;
+mod model_list;
 mod openai;
 mod openai_messages;
 mod reply;
@@ -135,6 +136,24 @@ impl Simulator {
     /// Binds `listen` (e.g. `"127.0.0.1:0"`); returns the bound address and the server, which
     /// the caller spawns or awaits. Signals are left to the caller's own server.
     pub fn bind(&self, listen: &str) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
+        self.bind_with(listen, None)
+    }
+
+    /// The same over TLS with `tls` (HTTP/2 and HTTP/1.1 offered by ALPN): a real HTTPS
+    /// provider for the tests of trust stores, HTTP/2 and CONNECT proxies.
+    pub fn bind_tls(
+        &self,
+        listen: &str,
+        tls: rustls::ServerConfig,
+    ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
+        self.bind_with(listen, Some(tls))
+    }
+
+    fn bind_with(
+        &self,
+        listen: &str,
+        tls: Option<rustls::ServerConfig>,
+    ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
         let data = web::Data::new(self.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -144,8 +163,11 @@ impl Simulator {
         })
         .workers(2)
         .disable_signals()
-        .shutdown_timeout(1)
-        .bind(listen)?;
+        .shutdown_timeout(1);
+        let server = match tls {
+            Some(tls) => server.bind_rustls_0_23(listen, tls)?,
+            None => server.bind(listen)?,
+        };
         let addr = server.addrs().first().copied().ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address bound")
         })?;
@@ -200,10 +222,27 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(gemini_call),
         )
         .route("/mistral/v1/chat/completions", web::post().to(mistral_call))
+        .service(model_list_route("/openai/v1/models", SimProvider::OpenAi))
+        .service(model_list_route(
+            "/anthropic/v1/models",
+            SimProvider::Anthropic,
+        ))
+        .service(model_list_route(
+            "/gemini/v1beta/models",
+            SimProvider::Gemini,
+        ))
+        .service(model_list_route("/mistral/v1/models", SimProvider::Mistral))
         .route("/_sim/faults", web::post().to(add_fault))
         .route("/_sim/faults", web::delete().to(delete_faults))
         .route("/_sim/received", web::get().to(list_received))
         .route("/_sim/received", web::delete().to(delete_received));
+}
+
+/// `GET path`: `provider`'s model list.
+fn model_list_route(path: &str, provider: SimProvider) -> actix_web::Resource {
+    web::resource(path)
+        .app_data(web::Data::new(provider))
+        .route(web::get().to(model_list::list))
 }
 
 async fn health() -> HttpResponse {

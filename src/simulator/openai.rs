@@ -52,7 +52,7 @@ const FIELDS: &[&str] = &[
 ];
 
 /// Known models: (id, snapshot reported back, output cap).
-const MODELS: &[(&str, &str, u64)] = &[
+pub(super) const MODELS: &[(&str, &str, u64)] = &[
     ("gpt-4o", "gpt-4o-2024-08-06", 16_384),
     ("gpt-4o-2024-08-06", "gpt-4o-2024-08-06", 16_384),
     ("gpt-4o-2024-11-20", "gpt-4o-2024-11-20", 16_384),
@@ -111,7 +111,7 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
     })
 }
 
-fn check_auth(inc: &Incoming) -> Result<(), Rejection> {
+pub(super) fn check_auth(inc: &Incoming) -> Result<(), Rejection> {
     let Some(key) = inc.bearer() else {
         let message = "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.";
         return Err(Rejection::openai(

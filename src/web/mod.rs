@@ -3,6 +3,7 @@
 
 pub mod api_access;
 pub mod chart;
+pub mod deployments;
 pub mod display;
 pub mod error_page;
 pub mod export;
@@ -91,4 +92,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     users::routes(cfg);
     virtual_keys::routes(cfg);
     test_key::routes(cfg);
+    deployments::routes(cfg);
 }

@@ -14,6 +14,7 @@ use tollgate::simulator::{Fault, FaultKind, SimProvider, Simulator, SimulatorCon
 use tollgate::App;
 
 mod entities;
+pub mod outbound;
 pub use entities::*;
 
 /// Password of the admin every test app starts with.

@@ -13,6 +13,7 @@ mod keys;
 mod limits;
 mod logs;
 mod ops;
+mod outbound;
 mod proxy;
 mod roles;
 mod sdk;

@@ -10,6 +10,7 @@ use crate::proxy::{ProviderKind, UpstreamErrorKind};
 
 fn upstream(model: &str) -> Upstream {
     Upstream {
+        route: crate::proxy::client::RouteId::DIRECT,
         provider: ProviderKind::Anthropic,
         model_id: model.into(),
         api_base: "https://api.anthropic.com".into(),

@@ -1,5 +1,6 @@
 //! Tests of the provider client against a raw TCP server that answers canned bytes, so
-//! framing, keep-alive and broken connections are exercised byte for byte.
+//! keep-alive, broken connections and encodings are exercised byte for byte: what we
+//! rely on reqwest for, and the rules we add (never re-send, clear error classes).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -8,6 +9,8 @@ use std::rc::Rc;
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+use std::time::Duration;
 
 use super::*;
 
@@ -109,7 +112,13 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<String> {
 /// Sends `{}` and returns the response with its body unread.
 async fn head(client: &Client, url: &str) -> Response {
     client
-        .post_json(url, &[], b"{}", Duration::from_secs(5))
+        .post_json(
+            RouteId::DIRECT,
+            url,
+            &[],
+            b"{}".to_vec(),
+            Duration::from_secs(5),
+        )
         .await
         .expect("head")
 }
@@ -117,9 +126,10 @@ async fn head(client: &Client, url: &str) -> Response {
 async fn post(client: &Client, url: &str) -> Result<(u16, Vec<u8>), ClientError> {
     let resp = client
         .post_json(
+            RouteId::DIRECT,
             url,
             &[("authorization", "Bearer k")],
-            b"{\"a\":1}",
+            b"{\"a\":1}".to_vec(),
             Duration::from_secs(5),
         )
         .await?;
@@ -132,111 +142,45 @@ async fn post(client: &Client, url: &str) -> Result<(u16, Vec<u8>), ClientError>
     Ok((status, body))
 }
 
-#[test]
-fn urls_are_split_into_origin_authority_and_path() {
-    let t = parse_url("https://api.openai.com/v1/chat/completions").expect("url");
-    assert_eq!(
-        t.origin,
-        Origin {
-            tls: true,
-            host: "api.openai.com".into(),
-            port: 443
-        }
-    );
-    assert_eq!(
-        (t.authority, t.path.as_str()),
-        ("api.openai.com", "/v1/chat/completions")
-    );
-    let t = parse_url("http://[::1]:8080?key=x#frag").expect("v6");
-    assert_eq!((t.origin.host.as_str(), t.origin.port), ("::1", 8080));
-    assert_eq!((t.authority, t.path.as_str()), ("[::1]:8080", "/?key=x"));
-    let t = parse_url("http://localhost:11434").expect("no path");
-    assert_eq!((t.origin.port, t.path.as_str()), (11434, "/"));
-    for bad in [
-        "ftp://x/",
-        "http://",
-        "http://user@host/",
-        "http://h:99999/",
-        "localhost/v1",
-        "http://h/a b",
-        "http://h/a\r\nx-injected: 1",
-        "http://h\n/",
-    ] {
-        assert!(parse_url(bad).is_err(), "{bad}");
-    }
-}
-
 #[actix_web::test]
 async fn the_request_is_one_json_post_and_keep_alive_reuses_the_connection() {
-    let ok: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
-    let server = serve(vec![answer(ok), answer(ok)]).await;
-    let client = Client::new();
-    assert_eq!(
-        post(&client, &server.url).await,
-        Ok((200, b"hello".to_vec()))
-    );
-    assert_eq!(
-        post(&client, &server.url).await,
-        Ok((200, b"hello".to_vec()))
-    );
-    assert_eq!(*server.connections.borrow(), 1);
-    let first = server.requests.borrow()[0].clone();
-    assert!(first.starts_with("POST /v1/x HTTP/1.1\r\n"), "{first}");
-    assert!(first.contains(&format!(
-        "host: {}\r\n",
-        &server.url[7..server.url.len() - 5]
-    )));
-    assert!(first.contains("content-type: application/json\r\ncontent-length: 7\r\n"));
-    assert!(first.contains("authorization: Bearer k\r\n"));
-    assert!(first.contains("accept-encoding: identity\r\n"));
-    assert!(first.ends_with("\r\n\r\n{\"a\":1}"));
-}
-
-#[actix_web::test]
-async fn chunked_bodies_are_decoded_across_reads_with_extensions_and_trailers() {
-    let server = serve(vec![Canned {
-        parts: vec![
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nretry-after: 2\r\n\r\n5;ext=1\r\nhel",
-            b"lo\r\n",
-            b"6\r\n world\r\n0\r\nx-trailer: y\r\n\r\n",
-        ],
-        then_close: false,
-    }, answer(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")])
-    .await;
-    let client = Client::new();
-    let resp = head(&client, &server.url).await;
-    assert_eq!(resp.retry_after, Some(Duration::from_secs(2)));
-    let pieces: Vec<_> = resp.body().collect().await;
-    let body: Vec<u8> = pieces
-        .into_iter()
-        .flat_map(|p| p.expect("piece").to_vec())
-        .collect();
-    assert_eq!(body, b"hello world");
-    assert_eq!(post(&client, &server.url).await, Ok((200, b"ok".to_vec())));
-    assert_eq!(
-        *server.connections.borrow(),
-        1,
-        "a fully read chunked body frees the connection"
-    );
-}
-
-#[actix_web::test]
-async fn a_body_without_length_ends_with_the_connection_which_is_not_reused() {
     let server = serve(vec![
-        Canned {
-            parts: vec![b"HTTP/1.1 200 OK\r\n\r\nuntil ", b"close"],
-            then_close: true,
-        },
-        answer(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
+        answer(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
+        answer(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nyes\r\n0\r\n\r\n"),
     ])
     .await;
     let client = Client::new();
-    assert_eq!(
-        post(&client, &server.url).await,
-        Ok((200, b"until close".to_vec()))
-    );
-    assert_eq!(post(&client, &server.url).await, Ok((200, Vec::new())));
-    assert_eq!(*server.connections.borrow(), 2);
+    assert_eq!(post(&client, &server.url).await, Ok((200, b"ok".to_vec())));
+    assert_eq!(post(&client, &server.url).await, Ok((200, b"yes".to_vec())));
+    assert_eq!(*server.connections.borrow(), 1);
+    let requests = server.requests.borrow();
+    let first = requests[0].to_lowercase();
+    assert!(first.starts_with("post /v1/x http/1.1\r\n"), "{first}");
+    for header in [
+        "content-type: application/json",
+        "authorization: bearer k",
+        "content-length: 7",
+        "user-agent: tollgate",
+    ] {
+        assert!(first.contains(header), "{header} missing in {first}");
+    }
+    assert!(first.ends_with("{\"a\":1}"), "{first}");
+}
+
+#[actix_web::test]
+async fn gzip_answers_are_decoded() {
+    let server = serve(vec![Canned {
+        parts: vec![
+            b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: 31\r\n\r\n",
+            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xabV\xca\xcfV\xb2*)*M\xad\x05\x00\x90_\xd4\xa7\x0b\x00\x00\x00",
+        ],
+        then_close: false,
+    }])
+    .await;
+    let got = post(&Client::new(), &server.url).await;
+    assert_eq!(got, Ok((200, b"{\"ok\":true}".to_vec())));
+    let request = server.requests.borrow()[0].to_lowercase();
+    assert!(request.contains("accept-encoding: gzip,br"), "{request}");
 }
 
 #[actix_web::test]
@@ -254,12 +198,43 @@ async fn a_pooled_connection_closed_by_the_server_is_replaced_transparently() {
     actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(post(&client, &server.url).await, Ok((200, b"b".to_vec())));
     assert_eq!(*server.connections.borrow(), 2);
+    assert_eq!(server.requests.borrow().len(), 2);
+}
+
+/// A provider that read the request may be generating (and billing) it: a connection
+/// that closes then is reported, never answered by sending the request again.
+#[actix_web::test]
+async fn a_request_the_provider_received_is_never_sent_twice() {
+    let server = serve(vec![
+        answer(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na"),
+        silent(true),
+    ])
+    .await;
+    let client = Client::new();
+    assert_eq!(post(&client, &server.url).await, Ok((200, b"a".to_vec())));
+    let err = post(&client, &server.url).await.expect_err("closed");
+    assert!(
+        matches!(err, ClientError::Interrupted(ref m) if m.contains("not sent again")),
+        "{err:?}"
+    );
+    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        server.requests.borrow().len(),
+        2,
+        "the second request went once"
+    );
+
+    let fresh = serve(vec![silent(true)]).await;
+    let err = post(&Client::new(), &fresh.url).await.expect_err("closed");
+    assert!(matches!(err, ClientError::Interrupted(_)), "{err:?}");
+    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(fresh.requests.borrow().len(), 1);
 }
 
 #[actix_web::test]
-async fn interim_answers_are_skipped_and_connection_close_is_honoured() {
+async fn retry_after_headers_are_read_and_connection_close_is_honoured() {
     let server = serve(vec![
-        answer(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Too Many\r\nretry-after-ms: 1500\r\nretry-after: 9\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}"),
+        answer(b"HTTP/1.1 429 Too Many\r\nretry-after-ms: 1500\r\nretry-after: 9\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}"),
         answer(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
     ])
     .await;
@@ -276,10 +251,9 @@ async fn interim_answers_are_skipped_and_connection_close_is_honoured() {
 
 #[actix_web::test]
 async fn broken_framing_and_cut_bodies_are_protocol_errors() {
-    let cases: [&'static [u8]; 4] = [
+    let cases: [&'static [u8]; 3] = [
         b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort",
         b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n",
         b"NOT HTTP AT ALL\r\n\r\n",
     ];
     for case in cases {
@@ -289,7 +263,8 @@ async fn broken_framing_and_cut_bodies_are_protocol_errors() {
         }])
         .await;
         let err = post(&Client::new(), &server.url).await.expect_err("broken");
-        assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
+        assert!(matches!(err, ClientError::Protocol(_)), "{case:?}: {err:?}");
+        assert!(!err.to_string().contains("127.0.0.1"), "{err}");
     }
 }
 
@@ -297,7 +272,13 @@ async fn broken_framing_and_cut_bodies_are_protocol_errors() {
 async fn no_head_in_time_is_a_timeout_and_no_listener_a_connect_error() {
     let server = serve(vec![silent(false)]).await;
     let err = Client::new()
-        .post_json(&server.url, &[], b"{}", Duration::from_millis(200))
+        .post_json(
+            RouteId::DIRECT,
+            &server.url,
+            &[],
+            b"{}".to_vec(),
+            Duration::from_millis(200),
+        )
         .await
         .err();
     assert_eq!(err, Some(ClientError::Timeout));
@@ -305,39 +286,13 @@ async fn no_head_in_time_is_a_timeout_and_no_listener_a_connect_error() {
         .expect("bind")
         .local_addr()
         .expect("addr");
-    let err = Client::new()
-        .post_json(
-            &format!("http://{closed}/"),
-            &[],
-            b"{}",
-            Duration::from_secs(5),
-        )
+    let err = post(&Client::new(), &format!("http://{closed}/"))
         .await
         .err();
-    assert!(matches!(err, Some(ClientError::Connect(_))), "{err:?}");
-}
-
-/// Stream consumers (the SSE driver) stop at the provider's terminator event and never
-/// poll the body for its end; the connection must still go back to the pool.
-#[actix_web::test]
-async fn a_body_read_to_its_last_byte_frees_the_connection_without_polling_its_end() {
-    let server = serve(vec![
-        answer(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ndone"),
-        answer(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\ndone\r\n0\r\n\r\n"),
-        answer(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
-    ])
-    .await;
-    let client = Client::new();
-    for _ in 0..2 {
-        let resp = client
-            .post_json(&server.url, &[], b"{}", Duration::from_secs(5))
-            .await
-            .expect("head");
-        let mut body = std::pin::pin!(resp.body());
-        assert_eq!(body.next().await, Some(Ok(Bytes::from_static(b"done"))));
-    }
-    assert_eq!(post(&client, &server.url).await, Ok((200, b"ok".to_vec())));
-    assert_eq!(*server.connections.borrow(), 1);
+    assert!(
+        matches!(err, Some(ClientError::Connect(ref m)) if m.contains("refused") && !m.contains("127.0.0.1")),
+        "{err:?}"
+    );
 }
 
 #[actix_web::test]
@@ -348,24 +303,30 @@ async fn a_header_value_with_a_line_break_is_refused_before_anything_is_sent() {
     .await;
     let err = Client::new()
         .post_json(
+            RouteId::DIRECT,
             &server.url,
             &[("authorization", "Bearer sk-abc\r\nx-evil: 1")],
-            b"{}",
+            b"{}".to_vec(),
             Duration::from_secs(5),
         )
         .await
         .err();
     assert!(
-        matches!(err, Some(ClientError::Connect(ref m)) if m.contains("authorization")),
+        matches!(err, Some(ClientError::Invalid(ref m)) if m.contains("authorization")),
         "{err:?}"
     );
     assert!(!format!("{err:?}").contains("sk-abc"));
     assert_eq!(*server.connections.borrow(), 0);
 }
 
-#[actix_web::test]
-async fn a_fresh_connection_closed_unanswered_is_a_connect_error_so_it_fails_over() {
-    let server = serve(vec![silent(true)]).await;
-    let err = post(&Client::new(), &server.url).await.expect_err("closed");
-    assert!(matches!(err, ClientError::Connect(_)), "{err:?}");
+#[test]
+fn retry_after_prefers_milliseconds_and_ignores_nonsense() {
+    let mut h = HeaderMap::new();
+    h.insert("retry-after", HeaderValue::from_static("2"));
+    assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+    h.insert("retry-after-ms", HeaderValue::from_static("250"));
+    assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+    let mut silly = HeaderMap::new();
+    silly.insert("retry-after", HeaderValue::from_static("1e300"));
+    assert_eq!(retry_after(&silly), None);
 }

@@ -12,6 +12,7 @@ use crate::proxy::ProviderKind;
 
 fn upstream() -> Upstream {
     Upstream {
+        route: crate::proxy::client::RouteId::DIRECT,
         provider: ProviderKind::Mistral,
         model_id: "mistral-large-latest".into(),
         api_base: "https://api.mistral.ai/v1".into(),

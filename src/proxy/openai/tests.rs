@@ -10,6 +10,7 @@ use crate::proxy::Piece;
 
 fn upstream(provider: ProviderKind) -> Upstream {
     Upstream {
+        route: crate::proxy::client::RouteId::DIRECT,
         provider,
         model_id: "gpt-4o".into(),
         api_base: "https://api.openai.com/v1".into(),

@@ -34,6 +34,8 @@ pub fn demo_models() -> Vec<tollgate::config::ModelConfig> {
         max_retries: 0,
         rpm: None,
         tpm: None,
+        proxy: None,
+        ca_file: None,
     })
     .collect()
 }
