@@ -109,6 +109,9 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
         install_tls_provider();
         let routes = Routes::resolve(&config).map_err(StartError::Outbound)?;
+        // Built once here so a route that cannot start fails the start, before binding.
+        crate::proxy::Client::for_routes(&routes)
+            .map_err(|e| StartError::Outbound(e.to_string()))?;
         let db = Db::open(&config.server.database)?;
         let username = config.admin.username.clone();
         let password = config.admin.bootstrap_password.clone();
@@ -192,9 +195,6 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
             .unwrap_or(2)
     });
     let body_limit = state.config.server.max_body_bytes;
-    // Built once here so a route that cannot start fails the start, not a worker.
-    crate::proxy::Client::for_routes(&state.routes)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let server = HttpServer::new(move || {
         let providers = crate::proxy::Client::for_routes(&state.routes)
             .unwrap_or_else(|_| crate::proxy::Client::new());
@@ -265,8 +265,16 @@ async fn liveliness() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "healthy"}))
 }
 
+/// Ready when the ledger admits requests (its commits succeed and none is stalled on a
+/// locked or full database) and the database answers within two seconds.
 async fn readiness(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.ping().await {
+    if !state.ledger.accepting() {
+        return HttpResponse::ServiceUnavailable().json(serde_json::json!(
+            {"status": "unhealthy", "db": "connected", "ledger": "cannot record requests (database locked, full or not writable)"}
+        ));
+    }
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
+    match ping.unwrap_or(Err(crate::db::DbError::Blocking)) {
         Ok(()) => {
             HttpResponse::Ok().json(serde_json::json!({"status": "healthy", "db": "connected"}))
         }

@@ -155,12 +155,7 @@ impl ResponseError for AppError {
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         tracing::error!(error = %e, "database failure");
-        let text = e.to_string();
-        if text.contains("readonly")
-            || text.contains("full")
-            || text.contains("locked")
-            || text.contains("busy")
-        {
+        if e.is_unavailable() {
             AppError::Unavailable(
                 "the database cannot take writes right now; try again shortly".into(),
             )
@@ -205,6 +200,9 @@ pub enum PageError {
     /// Bad query parameters and similar.
     #[error("{0}")]
     BadRequest(String),
+    /// The database cannot take the work right now (locked, full, read-only).
+    #[error("数据库暂时不可用，请稍后重试 / The database is busy or not writable right now; try again shortly.")]
+    Unavailable,
     /// Storage or a bug; details only in the server log.
     #[error("服务器内部错误 / Internal error")]
     Internal,
@@ -213,7 +211,11 @@ pub enum PageError {
 impl From<DbError> for PageError {
     fn from(e: DbError) -> Self {
         tracing::error!(error = %e, "database failure on a page");
-        PageError::Internal
+        if e.is_unavailable() {
+            PageError::Unavailable
+        } else {
+            PageError::Internal
+        }
     }
 }
 
@@ -245,6 +247,7 @@ impl ResponseError for PageError {
             PageError::Csrf | PageError::Forbidden => StatusCode::FORBIDDEN,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

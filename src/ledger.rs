@@ -1,13 +1,23 @@
 //! The single ledger writer. Requests hand their finished record to a bounded queue;
-//! one thread commits them in batches (group commit: what arrives within `LINGER` of
-//! the first record, up to `MAX_BATCH` rows, in one transaction with the rollups and
-//! key usage). A failed
-//! commit is retried with backoff and never dropped; while it fails the ledger reports
-//! unhealthy so the proxy answers 503 instead of serving unrecorded requests, and the
-//! full queue pushes back on callers. Shutdown drains the queue before returning.
+//! one thread commits them in batches, continuously: each transaction (log rows,
+//! rollups, key usage) holds whatever arrived while the previous one ran, up to
+//! `MAX_BATCH` rows, so a quiet gateway commits each record at once and a busy one
+//! gathers hundreds per commit, with no fixed window.
+//!
+//! An answer is acknowledged only once it is charged (SPEC §14): [`Ledger::commit`]
+//! resolves after the record's transaction committed, and the doors send the answer's
+//! last byte (or a stream's terminator) only then, so a `kill -9` at any moment loses
+//! no request whose answer a client received whole. Waits are bounded: a database that
+//! stays locked or full makes [`Ledger::commit`] give up with [`LedgerError::Stalled`]
+//! (the client gets a 503; the record stays queued and is written when the database
+//! recovers), and while a commit is stalled or failing the ledger is not
+//! [`accepting`](Ledger::accepting), so new requests are refused before any provider
+//! is called and readiness answers 503. A failed commit is retried with backoff and
+//! never dropped. Shutdown drains the queue before returning.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -19,14 +29,31 @@ use crate::db::{Db, DbError};
 
 /// Rows per transaction at most.
 const MAX_BATCH: usize = 1_000;
-/// How long a batch stays open after its first record. Every commit rewrites the
-/// pages it touched (the log table's and indexes' last pages, the rollup rows) into
-/// the WAL, so committing each trickle of records wrote several pages per row; a few
-/// milliseconds gather tens to hundreds of rows per commit under load. This is also
-/// the window of answered requests a power cut or `kill -9` can lose.
-const LINGER: Duration = Duration::from_millis(5);
-/// Records waiting at most before callers wait (back-pressure).
-const QUEUE_CAPACITY: usize = 20_000;
+/// Records waiting at most before callers wait (back-pressure). Answered requests wait
+/// for their own commit, so the queue rarely holds more than the requests in flight.
+const QUEUE_CAPACITY: usize = 8_192;
+/// How long an answered request waits for room in the queue, and then for its commit,
+/// before its client is told 503.
+const ACK_WAIT: Duration = Duration::from_secs(3);
+/// A commit running longer than this (a locked database waiting out its busy timeout)
+/// stops new requests from being admitted until it completes.
+const STALL_AFTER_MS: i64 = 500;
+/// Queue depth above which new records leave their stored bodies out (they are
+/// diagnostics, and a stalled database must not make the queue hold gigabytes).
+const BODY_DROP_DEPTH: u64 = 512;
+/// Log rows deleted per pruning step; one step runs between two commits.
+const PRUNE_SLICE: i64 = 500;
+
+/// Why an answer could not be acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// No room in the queue, or no commit, within `ACK_WAIT`.
+    #[error("the gateway could not record the request in time (the database is busy or not writable); nothing was lost, try again shortly")]
+    Stalled,
+    /// The writer has stopped (shutdown).
+    #[error("the gateway is shutting down")]
+    Stopped,
+}
 
 /// Work run on the writer thread once everything queued before it is committed.
 type AfterCommit = Box<dyn FnOnce(&Db) + Send>;
@@ -34,8 +61,11 @@ type AfterCommit = Box<dyn FnOnce(&Db) + Send>;
 /// Told which records each commit wrote.
 pub type OnCommit = Box<dyn Fn(&[LogRecord]) + Send>;
 
+/// Told once the record's transaction committed.
+type Ack = tokio::sync::oneshot::Sender<()>;
+
 enum Msg {
-    Record(Box<LogRecord>),
+    Record(Box<LogRecord>, Option<Ack>),
     AfterCommit(AfterCommit),
     Shutdown,
 }
@@ -57,6 +87,10 @@ pub struct LedgerStats {
     pub commit_us_total: AtomicU64,
     /// False while commits fail.
     pub healthy: AtomicBool,
+    /// Unix milliseconds the running commit started; 0 when none runs.
+    pub commit_started_ms: AtomicI64,
+    /// Refusals not recorded because the queue was full (they cost nothing).
+    pub refusals_dropped: AtomicU64,
 }
 
 /// Handle to the writer thread.
@@ -102,19 +136,61 @@ impl Ledger {
         }
     }
 
-    /// Queues a record, waiting while the queue is full.
-    pub async fn record(&self, record: LogRecord) {
+    /// Queues an answered request's record and resolves once it is committed, or with
+    /// an error after `ACK_WAIT` (the record is then still written when the database
+    /// recovers). The answer's last byte must wait for this.
+    pub fn commit(
+        &self,
+        mut record: LogRecord,
+    ) -> impl Future<Output = Result<(), LedgerError>> + 'static {
+        self.trim_when_deep(&mut record);
         self.stats.enqueued.fetch_add(1, Ordering::Relaxed);
-        if self.tx.send(Msg::Record(Box::new(record))).await.is_err() {
-            tracing::error!("ledger is closed; a record was not written");
+        let (ack, acked) = tokio::sync::oneshot::channel();
+        // Queued now, not when the future is first polled: a caller that drops the
+        // future (its client went away) must not lose the record.
+        let queued = match self.tx.try_send(Msg::Record(Box::new(record), Some(ack))) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                let tx = self.tx.clone();
+                actix_web::rt::spawn(async move {
+                    let _ = tx.send(msg).await;
+                });
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(LedgerError::Stopped),
+        };
+        async move {
+            queued?;
+            match tokio::time::timeout(ACK_WAIT, acked).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(LedgerError::Stopped),
+                Err(_) => Err(LedgerError::Stalled),
+            }
         }
     }
 
-    /// Queues a record from synchronous code (a dropped stream): tries at once, else
-    /// hands it to a task that waits for room.
-    pub fn record_detached(&self, record: LogRecord) {
+    /// Queues a refusal's record (it costs nothing) without waiting: when the queue is
+    /// full the row is left out and counted, so refusals during a stall cannot crowd
+    /// out answered requests.
+    pub fn record_refusal(&self, mut record: LogRecord) {
+        self.trim_when_deep(&mut record);
+        match self.tx.try_send(Msg::Record(Box::new(record), None)) {
+            Ok(()) => {
+                self.stats.enqueued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.stats.refusals_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Queues a record from synchronous code (a stream that ended without its
+    /// terminator, a client gone mid-stream): tries at once, else hands it to a task
+    /// that waits for room. Never dropped; not acknowledged.
+    pub fn record_detached(&self, mut record: LogRecord) {
+        self.trim_when_deep(&mut record);
         self.stats.enqueued.fetch_add(1, Ordering::Relaxed);
-        match self.tx.try_send(Msg::Record(Box::new(record))) {
+        match self.tx.try_send(Msg::Record(Box::new(record), None)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(msg)) => {
                 let tx = self.tx.clone();
@@ -125,6 +201,14 @@ impl Ledger {
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 tracing::error!("ledger is closed; a record was not written")
             }
+        }
+    }
+
+    /// A deep queue means the database is behind: keep the accounting, not the bodies.
+    fn trim_when_deep(&self, record: &mut LogRecord) {
+        if self.queue_depth() > BODY_DROP_DEPTH {
+            record.request_body = None;
+            record.response_body = None;
         }
     }
 
@@ -165,6 +249,15 @@ impl Ledger {
         self.stats.healthy.load(Ordering::Relaxed)
     }
 
+    /// Whether new requests may be admitted: commits succeed, none has been running
+    /// for longer than `STALL_AFTER_MS` (a locked database), and the queue has room.
+    pub fn accepting(&self) -> bool {
+        let started = self.stats.commit_started_ms.load(Ordering::Relaxed);
+        let stalled =
+            started > 0 && chrono::Utc::now().timestamp_millis() - started > STALL_AFTER_MS;
+        self.is_healthy() && !stalled && self.queue_depth() < (QUEUE_CAPACITY / 2) as u64
+    }
+
     /// Records queued but not yet committed.
     pub fn queue_depth(&self) -> u64 {
         let s = &self.stats;
@@ -187,36 +280,34 @@ fn writer_loop(
     day_offset_s: i64,
     on_commit: OnCommit,
 ) {
-    let mut batch: Vec<LogRecord> = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Batch::default();
     let mut waiters: Vec<AfterCommit> = Vec::new();
-    let mut last_prune: Option<Instant> = None;
+    let mut pruner = Pruner::new(retention_days);
     loop {
-        if let Some(days) = retention_days {
-            if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-                prune(&db, days);
-                last_prune = Some(Instant::now());
-            }
-        }
-        let Some(first) = rx.blocking_recv() else {
-            break;
+        // Idle time goes to pruning, one slice at a time, so a large deletion never
+        // holds up a commit for long.
+        let first = match rx.try_recv() {
+            Ok(msg) => msg,
+            Err(_) if pruner.step(&db) => continue,
+            Err(_) => match rx.blocking_recv() {
+                Some(msg) => msg,
+                None => break,
+            },
         };
-        let deadline = Instant::now() + LINGER;
-        let mut stop = take(first, &mut batch, &mut waiters);
+        let mut stop = batch.take(first, &mut waiters);
         stop |= drain(&mut rx, &mut batch, &mut waiters);
-        let open = !stop && waiters.is_empty() && batch.len() < MAX_BATCH;
-        if let (true, Some(wait)) = (open, deadline.checked_duration_since(Instant::now())) {
-            std::thread::sleep(wait);
-            stop |= drain(&mut rx, &mut batch, &mut waiters);
-        }
         if stop {
             while let Ok(msg) = rx.try_recv() {
-                take(msg, &mut batch, &mut waiters);
+                batch.take(msg, &mut waiters);
             }
         }
-        if commit_with_retry(&db, &batch, &stats, day_offset_s) {
-            on_commit(&batch);
+        if commit_with_retry(&db, &batch.records, &stats, day_offset_s) {
+            on_commit(&batch.records);
         }
-        batch.clear();
+        for ack in batch.acks.drain(..) {
+            let _ = ack.send(());
+        }
+        batch.records.clear();
         for work in waiters.drain(..) {
             work(&db);
         }
@@ -230,30 +321,93 @@ fn writer_loop(
     );
 }
 
+/// The records of one transaction and who waits for it.
+#[derive(Default)]
+struct Batch {
+    records: Vec<LogRecord>,
+    acks: Vec<Ack>,
+}
+
+impl Batch {
+    /// Takes one message; true when shutdown was asked.
+    fn take(&mut self, msg: Msg, waiters: &mut Vec<AfterCommit>) -> bool {
+        match msg {
+            Msg::Record(r, ack) => {
+                self.records.push(*r);
+                self.acks.extend(ack);
+            }
+            Msg::AfterCommit(work) => waiters.push(work),
+            Msg::Shutdown => return true,
+        }
+        false
+    }
+}
+
+/// Deletes log rows older than the retention, hourly, a slice per idle moment.
+struct Pruner {
+    days: Option<u32>,
+    last_run: Option<Instant>,
+    cutoff_ms: Option<i64>,
+    deleted: u64,
+}
+
+impl Pruner {
+    fn new(days: Option<u32>) -> Pruner {
+        Pruner {
+            days,
+            last_run: None,
+            cutoff_ms: None,
+            deleted: 0,
+        }
+    }
+
+    /// Runs one slice when a pruning run is due or under way; true when it did work.
+    fn step(&mut self, db: &Db) -> bool {
+        let Some(days) = self.days else { return false };
+        if self.cutoff_ms.is_none() {
+            if self
+                .last_run
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(3600))
+            {
+                return false;
+            }
+            self.last_run = Some(Instant::now());
+            self.cutoff_ms =
+                Some(chrono::Utc::now().timestamp_millis() - i64::from(days) * 86_400_000);
+        }
+        let cutoff = self.cutoff_ms.unwrap_or_default();
+        let deleted = db
+            .conn()
+            .ok()
+            .and_then(|conn| logs_write::prune(&conn, cutoff, PRUNE_SLICE).ok())
+            .unwrap_or(0);
+        self.deleted += deleted as u64;
+        if (deleted as i64) < PRUNE_SLICE {
+            if self.deleted > 0 {
+                tracing::info!(
+                    rows = self.deleted,
+                    days,
+                    "pruned old request log rows (rollups kept)"
+                );
+            }
+            self.cutoff_ms = None;
+            self.deleted = 0;
+        }
+        deleted > 0
+    }
+}
+
 /// Takes what is queued, up to a full batch; true when shutdown was asked.
-fn drain(
-    rx: &mut mpsc::Receiver<Msg>,
-    batch: &mut Vec<LogRecord>,
-    waiters: &mut Vec<AfterCommit>,
-) -> bool {
-    while batch.len() < MAX_BATCH {
+fn drain(rx: &mut mpsc::Receiver<Msg>, batch: &mut Batch, waiters: &mut Vec<AfterCommit>) -> bool {
+    while batch.records.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok(msg) => {
-                if take(msg, batch, waiters) {
+                if batch.take(msg, waiters) {
                     return true;
                 }
             }
             Err(_) => break,
         }
-    }
-    false
-}
-
-fn take(msg: Msg, batch: &mut Vec<LogRecord>, waiters: &mut Vec<AfterCommit>) -> bool {
-    match msg {
-        Msg::Record(r) => batch.push(*r),
-        Msg::AfterCommit(work) => waiters.push(work),
-        Msg::Shutdown => return true,
     }
     false
 }
@@ -264,10 +418,14 @@ fn commit_with_retry(db: &Db, batch: &[LogRecord], stats: &LedgerStats, day_offs
         return false;
     }
     let mut backoff = Duration::from_millis(50);
+    stats
+        .commit_started_ms
+        .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     loop {
         let started = Instant::now();
         match commit(db, batch, day_offset_s) {
             Ok(()) => {
+                stats.commit_started_ms.store(0, Ordering::Relaxed);
                 let us = started.elapsed().as_micros() as u64;
                 stats
                     .written
@@ -312,24 +470,4 @@ fn commit(db: &Db, batch: &[LogRecord], day_offset_s: i64) -> Result<(), DbError
     }
     tx.commit()?;
     Ok(())
-}
-
-/// Deletes log rows older than `days`, a slice at a time between batches.
-fn prune(db: &Db, days: u32) {
-    let cutoff = chrono::Utc::now().timestamp_millis() - i64::from(days) * 86_400_000;
-    let Ok(conn) = db.conn() else { return };
-    let mut total = 0;
-    while let Ok(n) = logs_write::prune(&conn, cutoff, 5_000) {
-        total += n;
-        if n == 0 {
-            break;
-        }
-    }
-    if total > 0 {
-        tracing::info!(
-            rows = total,
-            days,
-            "pruned old request log rows (rollups kept)"
-        );
-    }
 }

@@ -43,6 +43,28 @@ pub enum DbError {
     LedgerStopped,
 }
 
+impl DbError {
+    /// The database cannot take the work right now (busy, locked, full, read-only, or
+    /// no connection free): a 503 to retry, not a bug. Read from SQLite's result
+    /// codes, never from message text.
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::DiskFull
+                    | ErrorCode::ReadOnly
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::SystemIoFailure
+            ),
+            DbError::Pool(_) | DbError::LedgerStopped => true,
+            DbError::Sqlite(_) | DbError::Blocking | DbError::Open(_) => false,
+        }
+    }
+}
+
 /// Handle to the database, cheap to clone.
 #[derive(Clone)]
 pub struct Db {

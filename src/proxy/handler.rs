@@ -97,11 +97,25 @@ async fn chat_completions(
                 usage: resp.usage,
                 response_body: state.config.server.store_bodies.then(|| text.clone()),
             };
-            let (cost, remaining) = ticket.finish(outcome).await;
-            let http = HttpResponse::Ok()
-                .content_type(ContentType::json())
-                .body(text);
-            with_headers(http, &request_id, Some(cost), remaining)
+            match ticket.finish(outcome).await {
+                Ok((cost, remaining)) => {
+                    let http = HttpResponse::Ok()
+                        .content_type(ContentType::json())
+                        .body(text);
+                    with_headers(http, &request_id, Some(cost), remaining)
+                }
+                // The row is still written when the database recovers; the client is
+                // told to retry rather than handed an answer that is not yet charged.
+                Err(e) => {
+                    let error = AppError::Unavailable(e.to_string());
+                    with_headers(
+                        actix_web::ResponseError::error_response(&error),
+                        &request_id,
+                        None,
+                        None,
+                    )
+                }
+            }
         }
         Ok(Called {
             answer: Answer::Stream(chunks),
@@ -131,7 +145,7 @@ async fn chat_completions(
                 usage: Usage::default(),
                 response_body: None,
             };
-            let (_, remaining) = ticket.finish(outcome).await;
+            let remaining = ticket.refuse(outcome);
             with_headers(resp, &request_id, Some(Nanos::ZERO), remaining)
         }
     };
@@ -231,7 +245,7 @@ async fn proceed(
             ),
             retry_after_s: hit.retry_after_s,
         })?;
-    if !state.ledger.is_healthy() {
+    if !state.ledger.accepting() {
         return Err(AppError::Unavailable("The gateway cannot record requests right now (database not writable); try again shortly".into()));
     }
     let prompt_estimate = chat.estimate_prompt_tokens();

@@ -2,6 +2,7 @@
 //! it arrives (never held back), and finishes the request's ticket when the stream
 //! ends, fails, or the client goes away (the ticket's drop charges what was streamed).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -13,12 +14,16 @@ use super::piece::{Piece, TextDelta, TextWriter};
 use super::sse::encode_data;
 use super::ticket::{Outcome, Ticket};
 use super::{ChatChunk, ChunkStream, UpstreamError, Usage};
+use crate::ledger::LedgerError;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 /// Largest frame assembled from ready events before it is handed to the client.
 const MAX_FRAME: usize = 64 * 1024;
 /// What a frame starts with room for.
 const FRAME_START: usize = 4 * 1024;
+
+/// A ledger commit in progress (see `Ledger::commit`).
+type Commit = Pin<Box<dyn Future<Output = Result<(), LedgerError>>>>;
 
 /// The SSE body of one streamed response.
 pub struct Relay {
@@ -32,6 +37,8 @@ pub struct Relay {
     keep_text: bool,
     done: bool,
     texts: TextWriter,
+    /// The ledger commit the terminator waits for.
+    committing: Option<Commit>,
 }
 
 impl Relay {
@@ -54,6 +61,7 @@ impl Relay {
             keep_text,
             done: false,
             texts: TextWriter::default(),
+            committing: None,
         }
     }
 
@@ -68,7 +76,7 @@ impl Relay {
         // Polled once without a real waker: if the provider is not done, the stream is
         // handed to the server, whose first poll registers its own waker before waiting.
         match self.next().now_or_never() {
-            Some(Some(Ok(whole))) if self.done => head.body(whole),
+            Some(Some(Ok(whole))) if self.done && self.committing.is_none() => head.body(whole),
             Some(Some(first)) => head.streaming(stream::iter([first]).chain(self)),
             Some(None) => head.finish(),
             None => head.streaming(self),
@@ -114,6 +122,19 @@ impl Relay {
         })
     }
 
+    /// Finishes a stream that reached its terminator; the commit to wait for.
+    fn finish_acked(&mut self) -> Option<impl Future<Output = Result<(), LedgerError>> + 'static> {
+        let usage = self.usage_so_far();
+        let body = self.keep_text.then(|| std::mem::take(&mut self.text));
+        let mut ticket = self.ticket.take()?;
+        ticket.finish_acked(Outcome {
+            http_status: 200,
+            error: None,
+            usage,
+            response_body: body,
+        })
+    }
+
     fn finish(&mut self, status: u16, error: Option<String>) {
         let usage = self.usage_so_far();
         let body = self.keep_text.then(|| std::mem::take(&mut self.text));
@@ -126,6 +147,14 @@ impl Relay {
             });
         }
     }
+}
+
+/// The SSE event for a stream whose ledger row could not be committed in time: the
+/// answer is not acknowledged (no `[DONE]`), in OpenAI's error shape.
+fn unrecorded_event(e: &LedgerError) -> Bytes {
+    encode_data(
+        &serde_json::json!({"error": {"message": e.to_string(), "type": "api_error", "param": null, "code": "service_unavailable"}}),
+    )
 }
 
 /// The SSE event for a mid-stream failure, in OpenAI's error shape.
@@ -180,14 +209,30 @@ impl Stream for Relay {
                 }
                 Poll::Ready(None) => {
                     self.done = true;
-                    self.finish(200, None);
-                    out.extend_from_slice(DONE);
+                    match self.finish_acked() {
+                        Some(commit) => self.committing = Some(Box::pin(commit)),
+                        None => out.extend_from_slice(DONE),
+                    }
                 }
+            }
+        }
+        // The terminator leaves only once the request's ledger row is committed.
+        if let Some(commit) = self.committing.as_mut() {
+            match commit.as_mut().poll(cx) {
+                Poll::Ready(result) => {
+                    self.committing = None;
+                    match result {
+                        Ok(()) => out.extend_from_slice(DONE),
+                        Err(e) => out.extend_from_slice(&unrecorded_event(&e)),
+                    }
+                }
+                Poll::Pending if out.is_empty() => return Poll::Pending,
+                Poll::Pending => {}
             }
         }
         if !out.is_empty() {
             Poll::Ready(Some(Ok(Bytes::from(out))))
-        } else if self.done {
+        } else if self.done && self.committing.is_none() {
             Poll::Ready(None)
         } else {
             Poll::Pending

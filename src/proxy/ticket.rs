@@ -14,6 +14,7 @@ use crate::db::logs_write::LogRecord;
 use crate::domain::directory::Caller;
 use crate::domain::pricing::{ModelPrice, TokenCounts};
 use crate::domain::reservations::Reservation;
+use crate::ledger::LedgerError;
 use crate::money::Nanos;
 
 /// Largest body text kept in the log.
@@ -195,13 +196,35 @@ impl Ticket {
         );
     }
 
-    /// Finishes the request, waiting for room in the ledger queue. Returns the cost
-    /// and what the key has left afterwards (when it has a budget).
-    pub async fn finish(mut self, outcome: Outcome) -> (Nanos, Option<Nanos>) {
+    /// Finishes an answered request and waits until its ledger row is committed: the
+    /// answer may leave only then (SPEC §14). Returns the cost and what the key has
+    /// left afterwards (when it has a budget).
+    pub async fn finish(mut self, outcome: Outcome) -> Result<(Nanos, Option<Nanos>), LedgerError> {
         let (record, cost) = self.settle(outcome);
         let remaining = self.key_remaining();
-        self.state.ledger.record(record).await;
-        (cost, remaining)
+        self.state.ledger.commit(record).await?;
+        Ok((cost, remaining))
+    }
+
+    /// Finishes a refused or failed request (nothing was answered, nothing costs):
+    /// recorded without waiting. Returns what the key has left.
+    pub fn refuse(mut self, outcome: Outcome) -> Option<Nanos> {
+        let (record, _) = self.settle(outcome);
+        self.state.ledger.record_refusal(record);
+        self.key_remaining()
+    }
+
+    /// Finishes a stream that reached its terminator: the returned future resolves
+    /// once the row is committed, and the terminator is sent only then.
+    pub fn finish_acked(
+        &mut self,
+        outcome: Outcome,
+    ) -> Option<impl std::future::Future<Output = Result<(), LedgerError>> + 'static> {
+        if self.finished {
+            return None;
+        }
+        let (record, _) = self.settle(outcome);
+        Some(self.state.ledger.commit(record))
     }
 
     /// Finishes from synchronous code (end of a stream).

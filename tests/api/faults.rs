@@ -60,37 +60,89 @@ async fn a_client_that_disconnects_mid_stream_is_still_charged_for_what_it_got()
     );
 }
 
+/// SPEC §14 with a locked database: an answer that cannot be charged is not handed
+/// over (a bounded wait, then 503; its row is written once the lock goes), new
+/// requests are refused at once while the commit is stalled, readiness says so, and
+/// everything recovers by itself.
 #[actix_web::test]
 async fn a_database_that_cannot_take_writes_gives_503_and_loses_nothing() {
     let app = spawn_app().await;
     let key = app.key("k").await;
     let locker = rusqlite::Connection::open(&app.db_path).unwrap();
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    // Served while the ledger does not know yet; its record must survive the outage.
+    let started = std::time::Instant::now();
     let early = app.chat(&key, &chat_body("gpt-4o", "before")).await;
-    assert_eq!(early.status, StatusCode::OK);
+    assert_eq!(early.status.as_u16(), 503, "{}", early.body);
+    assert_eq!(early.json()["error"]["code"], "service_unavailable");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a bounded wait"
+    );
     let early_id = early.header("x-request-id").unwrap();
-    wait_until(|| !app.state.ledger.is_healthy()).await;
+
+    let started = std::time::Instant::now();
     let refused = app.chat(&key, &chat_body("gpt-4o", "during")).await;
     assert_eq!(refused.status.as_u16(), 503, "{}", refused.body);
     assert_eq!(refused.json()["error"]["type"], "api_error");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "refused at once"
+    );
+    let stream = app.chat(&key, &stream_body("gpt-4o", "during")).await;
+    assert_eq!(stream.status.as_u16(), 503, "{}", stream.body);
+    assert_eq!(app.get("/health/readiness").await.status.as_u16(), 503);
+    let login = app.login("admin", crate::helpers::ADMIN_PASSWORD).await;
+    assert_eq!(
+        login.status.as_u16(),
+        503,
+        "a locked database is not an internal error"
+    );
+
     locker.execute_batch("COMMIT").unwrap();
     app.flush_ledger().await;
-    assert!(app.state.ledger.is_healthy());
+    assert!(app.state.ledger.accepting());
+    assert_eq!(app.get("/health/readiness").await.status.as_u16(), 200);
     assert_eq!(
         app.query_i64(&format!(
             "SELECT COUNT(*) FROM request_logs WHERE request_id = '{early_id}' AND success = 1"
         )),
-        1
+        1,
+        "the provider's answer was charged once the database came back"
     );
     assert_eq!(
         app.chat(&key, &chat_body("gpt-4o", "after")).await.status,
         StatusCode::OK
     );
+    let stream = app.chat(&key, &stream_body("gpt-4o", "after")).await;
+    assert!(
+        stream.body.trim_end().ends_with("data: [DONE]"),
+        "{}",
+        stream.body
+    );
     app.flush_ledger().await;
     assert_eq!(
         app.query_i64("SELECT COUNT(*) FROM request_logs WHERE success = 1"),
-        2
+        3
+    );
+}
+
+/// A streamed answer's terminator is the acknowledgement: with the database locked,
+/// the text may flow but `[DONE]` does not come; an error event ends the stream.
+#[actix_web::test]
+async fn a_stream_whose_row_cannot_be_committed_ends_without_done() {
+    let app = spawn_app().await;
+    let key = app.key("k").await;
+    let locker = rusqlite::Connection::open(&app.db_path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let resp = app.chat(&key, &stream_body("gpt-4o", "locked")).await;
+    assert_eq!(resp.status, StatusCode::OK);
+    assert!(!resp.body.contains("[DONE]"), "{}", resp.body);
+    assert!(resp.body.contains("service_unavailable"), "{}", resp.body);
+    locker.execute_batch("COMMIT").unwrap();
+    app.flush_ledger().await;
+    assert_eq!(
+        app.query_i64("SELECT COUNT(*) FROM request_logs WHERE success = 1"),
+        1
     );
 }
 
