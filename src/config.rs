@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub store_bodies: bool,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// A proxied request's body must arrive within this many seconds (else 408).
+    pub body_timeout_s: u64,
     /// `strict` reserves worst-case cost before calling a provider; `soft` only checks spend.
     pub budget_enforcement: BudgetEnforcement,
     /// HTTP status for a spent budget (LiteLLM answers 400).
@@ -75,6 +77,7 @@ impl Default for ServerConfig {
             utc_offset: UtcOffset::default(),
             store_bodies: true,
             max_body_bytes: 4 * 1024 * 1024,
+            body_timeout_s: 30,
             budget_enforcement: BudgetEnforcement::Strict,
             budget_exceeded_status: 400,
             log_retention_days: None,

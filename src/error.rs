@@ -39,6 +39,9 @@ pub enum AppError {
     /// The body is larger than `max_body_bytes`.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The body did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A budget is spent; `status` comes from config.
     #[error("{message}")]
     BudgetExceeded {
@@ -98,6 +101,7 @@ impl AppError {
             AppError::Forbidden(_) => (403, "permission_error", Some("forbidden")),
             AppError::ModelNotFound(_) => (404, "invalid_request_error", Some("model_not_found")),
             AppError::NotFound(_) => (404, "invalid_request_error", Some("not_found")),
+            AppError::RequestTimeout(_) => (408, "invalid_request_error", Some("request_timeout")),
             AppError::InvalidRequest { .. } => (400, "invalid_request_error", None),
             AppError::PayloadTooLarge(_) => {
                 (413, "invalid_request_error", Some("request_too_large"))

@@ -7,7 +7,7 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 
-use super::limits::limited_entities;
+use super::admission;
 use super::relay::Relay;
 use super::router::{Answer, Failure};
 use super::ticket::{truncate_body, Outcome, Ticket};
@@ -81,8 +81,12 @@ async fn chat_completions(
     let request_id = tokens::request_id(Utc::now().timestamp_millis());
     let mut ticket = Ticket::open(state.clone(), request_id.clone());
     let limit = state.config.server.max_body_bytes;
-    let result = match read_body(payload, limit).await {
-        Ok(body) => proceed(&req, &body, &state, &http, &mut ticket).await,
+    let timeout = std::time::Duration::from_secs(state.config.server.body_timeout_s.max(1));
+    let result = match admission::authenticate(&state, bearer(&req), &mut ticket) {
+        Ok(caller) => match read_body(payload, limit, timeout).await {
+            Ok(body) => proceed(&req, &body, &state, &http, &caller, &mut ticket).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let response = match result {
@@ -177,8 +181,27 @@ fn with_headers(
     resp
 }
 
-/// Reads the body up to `limit` bytes; larger bodies are refused with 413 in OpenAI's format.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, AppError> {
+/// Reads the body up to `limit` bytes within `timeout`; larger bodies are refused with
+/// 413 and slower ones with 408, in OpenAI's format.
+async fn read_body(
+    payload: web::Payload,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<web::Bytes, AppError> {
+    tokio::time::timeout(timeout, read_body_untimed(payload, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(AppError::RequestTimeout(format!(
+                "The request body did not arrive within {} s",
+                timeout.as_secs()
+            )))
+        })
+}
+
+async fn read_body_untimed(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, AppError> {
     use futures_util::StreamExt;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -207,59 +230,26 @@ async fn proceed(
     body: &[u8],
     state: &web::Data<AppState>,
     http: &super::Client,
+    caller: &Caller,
     ticket: &mut Ticket,
 ) -> Result<Called, AppError> {
-    ticket.caller_version = state.directory.version();
-    let caller = authenticate(state, req)?;
-    ticket.caller = Some(caller.clone());
     check_content_type(req, body)?;
     let chat = ChatRequest::parse(body).map_err(|e| AppError::InvalidRequest {
         message: e.message,
         param: e.param,
     })?;
-    ticket.model = chat.model.clone();
     ticket.stream = chat.stream;
     if state.config.server.store_bodies {
         ticket.request_body = Some(truncate_body(&String::from_utf8_lossy(body)));
     }
-    let group = state.router.group(&chat.model).ok_or_else(|| {
-        AppError::ModelNotFound(format!(
-            "The model `{}` does not exist on this gateway",
-            chat.model
-        ))
-    })?;
-    if !caller.may_use(&chat.model) {
-        return Err(AppError::ModelNotAllowed(format!(
-            "This API key is not allowed to use the model `{}`",
-            chat.model
-        )));
-    }
-    let now = Utc::now();
-    state
-        .rate_limits
-        .admit(&limited_entities(&caller), now.timestamp())
-        .map_err(|hit| AppError::RateLimited {
-            message: format!(
-                "Rate limit reached: the {}'s {} limit is used up for this minute",
-                hit.who, hit.what
-            ),
-            retry_after_s: hit.retry_after_s,
-        })?;
-    if !state.ledger.accepting() {
-        return Err(AppError::Unavailable("The gateway cannot record requests right now (database not writable); try again shortly".into()));
-    }
     let prompt_estimate = chat.estimate_prompt_tokens();
-    let worst = group.worst_price().map_or(Nanos::ZERO, |p| {
-        p.worst_case(prompt_estimate, chat.requested_max_tokens())
-    });
-    let reservation = state
-        .budgets
-        .reserve(&caller, worst, now)
-        .map_err(|refusal| AppError::BudgetExceeded {
-            status: state.config.server.budget_exceeded_status,
-            message: refusal.message(),
-        })?;
-    ticket.reservation = Some(reservation);
+    let ask = admission::Ask {
+        model: &chat.model,
+        prompt_estimate,
+        max_tokens: chat.requested_max_tokens(),
+        choices: chat.choices(),
+    };
+    let group = admission::admit(state, caller, &ask, ticket)?;
     call_upstream(http, group, chat, ticket, prompt_estimate).await
 }
 

@@ -60,6 +60,12 @@ impl Window {
         })
     }
 
+    /// Takes back a request counted by `admit` in the same minute (a later limit
+    /// refused it).
+    fn uncount_request(&self, now_s: i64) {
+        self.with(now_s, |s| s.1 = s.1.saturating_sub(1));
+    }
+
     /// Counts tokens used.
     pub fn count_tokens(&self, now_s: i64, tokens: u64) {
         self.with(now_s, |s| s.2 = s.2.saturating_add(tokens));
@@ -113,14 +119,21 @@ impl RateLimits {
         w.clone()
     }
 
-    /// Admits one request for each limited entity, or names the limit hit.
+    /// Admits one request for each limited entity, or names the limit hit. A request
+    /// refused by any limit counts against none: what earlier entities counted is
+    /// taken back.
     pub fn admit(
         &self,
         entities: &[(Limited, Option<u32>, Option<u64>)],
         now_s: i64,
     ) -> Result<(), LimitHit> {
+        let mut counted: Vec<std::sync::Arc<Window>> = Vec::new();
         for (who, rpm, tpm) in entities.iter().filter(|e| e.1.is_some() || e.2.is_some()) {
-            if let Err(what) = self.window(*who, *rpm, *tpm).admit(now_s) {
+            let window = self.window(*who, *rpm, *tpm);
+            if let Err(what) = window.admit(now_s) {
+                for w in &counted {
+                    w.uncount_request(now_s);
+                }
                 let label = match who {
                     Limited::Key(_) => "key",
                     Limited::Team(_) => "team",
@@ -131,6 +144,7 @@ impl RateLimits {
                     retry_after_s: (60 - now_s.rem_euclid(60)).max(1) as u64,
                 });
             }
+            counted.push(window);
         }
         Ok(())
     }
@@ -169,5 +183,24 @@ mod tests {
         limits.count_tokens(&e, 0, 150);
         let hit = limits.admit(&e, 10).unwrap_err();
         assert_eq!((hit.who, hit.what, hit.retry_after_s), ("key", "tpm", 50));
+    }
+
+    #[test]
+    fn a_request_the_team_refuses_does_not_count_against_the_key() {
+        let limits = RateLimits::default();
+        let e = [
+            (Limited::Key(1), Some(5), None),
+            (Limited::Team(7), Some(1), None),
+        ];
+        assert!(limits.admit(&e, 0).is_ok());
+        for _ in 0..10 {
+            assert_eq!(limits.admit(&e, 1).unwrap_err().who, "team");
+        }
+        // The key alone (moved out of the team) still has 4 of its 5 left.
+        let key_only = [(Limited::Key(1), Some(5), None)];
+        for _ in 0..4 {
+            assert!(limits.admit(&key_only, 2).is_ok());
+        }
+        assert_eq!(limits.admit(&key_only, 2).unwrap_err().who, "key");
     }
 }

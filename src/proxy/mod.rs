@@ -6,6 +6,7 @@
 //! `handler.rs` / `router.rs` do that on top of `complete` / `stream`, using
 //! `UpstreamError::is_retryable` to decide on fail-over.
 
+pub mod admission;
 pub mod anthropic;
 pub mod check;
 pub mod client;

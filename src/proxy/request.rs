@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 use super::messages::parse_messages;
 use super::types::{ChatRequest, RequestError, Tool, ToolChoice};
 
+/// The most choices (`n`) one request may ask for, as OpenAI allows.
+const MAX_CHOICES: u32 = 128;
+
 impl ChatRequest {
     /// Parse and validate an OpenAI Chat Completions request body.
     pub fn parse(body: &[u8]) -> Result<ChatRequest, RequestError> {
@@ -50,7 +53,7 @@ impl ChatRequest {
             temperature: opt_range(&obj, "temperature", 0.0, 2.0)?,
             top_p: opt_range(&obj, "top_p", 0.0, 1.0)?,
             stop: stop(&obj)?,
-            n: opt_u32(&obj, "n", 1)?,
+            n: choices(&obj)?,
             seed: opt_i64(&obj, "seed")?,
             presence_penalty: opt_range(&obj, "presence_penalty", -2.0, 2.0)?,
             frequency_penalty: opt_range(&obj, "frequency_penalty", -2.0, 2.0)?,
@@ -91,6 +94,11 @@ impl ChatRequest {
     /// The output limit the client asked for (`max_tokens` / `max_completion_tokens`).
     pub fn requested_max_tokens(&self) -> Option<u32> {
         self.max_tokens
+    }
+
+    /// How many choices the provider is asked for (`n`, default 1).
+    pub fn choices(&self) -> u32 {
+        self.n.unwrap_or(1)
     }
 }
 
@@ -159,6 +167,18 @@ fn opt_range(
         ));
     }
     Ok(Some(n))
+}
+
+/// `n`: 1 to 128, as OpenAI allows (each choice is reserved against the budget).
+fn choices(obj: &Map<String, Value>) -> Result<Option<u32>, RequestError> {
+    let n = opt_u32(obj, "n", 1)?;
+    if n.is_some_and(|n| n > MAX_CHOICES) {
+        return Err(RequestError::param(
+            "n",
+            format!("'n' must be at most {MAX_CHOICES}"),
+        ));
+    }
+    Ok(n)
 }
 
 fn opt_u32(obj: &Map<String, Value>, key: &str, min: u32) -> Result<Option<u32>, RequestError> {
@@ -434,6 +454,8 @@ mod tests {
             Some("temperature")
         );
         assert_eq!(err(&with(r#""n":0"#)).param.as_deref(), Some("n"));
+        assert_eq!(err(&with(r#""n":129"#)).param.as_deref(), Some("n"));
+        assert_eq!(err(&with(r#""n":4294967295"#)).param.as_deref(), Some("n"));
         assert_eq!(
             err(&with(r#""max_tokens":-1"#)).param.as_deref(),
             Some("max_tokens")

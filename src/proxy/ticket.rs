@@ -191,7 +191,7 @@ impl Ticket {
             prompt_tokens = r.prompt_tokens,
             completion_tokens = r.completion_tokens,
             cost_usd = %crate::money::Nanos(r.cost).format_usd(6),
-            error = r.error.as_deref().unwrap_or(""),
+            error = %super::admission::printable(r.error.as_deref().unwrap_or("")),
             "request finished"
         );
     }

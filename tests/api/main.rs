@@ -9,6 +9,7 @@ mod durability;
 mod export;
 mod faults;
 mod foundation;
+mod hardening;
 mod keys;
 mod limits;
 mod logs;
