@@ -116,8 +116,14 @@ impl Default for AdminConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// What clients put in `"model"`.
+    /// What clients put in `"model"`: the canonical name (key model lists use it).
     pub name: String,
+    /// More names that route exactly like `name` (e.g. Claude Code's dated ids).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// What the model does: `chat` (default), `embedding` or `rerank`.
+    #[serde(default)]
+    pub kind: ModelKind,
     /// Wire format of the upstream.
     pub provider: ProviderKind,
     /// The provider's own model id.
@@ -151,6 +157,30 @@ pub struct ModelConfig {
     /// PEM certificates trusted for this deployment, besides the built-in roots and
     /// `[server] ca_file`.
     pub ca_file: Option<PathBuf>,
+}
+
+/// A model's kind: which door may call it (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Chat Completions, Messages, Responses.
+    #[default]
+    Chat,
+    /// Embeddings.
+    Embedding,
+    /// Rerank.
+    Rerank,
+}
+
+impl ModelKind {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Chat => "chat",
+            ModelKind::Embedding => "embedding",
+            ModelKind::Rerank => "rerank",
+        }
+    }
 }
 
 fn default_timeout_s() -> u64 {
@@ -356,6 +386,7 @@ impl Config {
                 ))
             })?;
         }
+        self.check_names_unique(text, path)?;
         for (i, m) in self.models.iter().enumerate() {
             let at = || {
                 format!(
@@ -410,6 +441,36 @@ impl Config {
                     "{}: `timeout_s` must be at least 1",
                     at()
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Names and aliases are unique across the config: an alias may not repeat a name,
+    /// and entries sharing a `name` (deployments) must list the same aliases or none.
+    fn check_names_unique(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let mut owner: std::collections::HashMap<&str, (usize, &str)> = Default::default();
+        for (i, m) in self.models.iter().enumerate() {
+            let names = std::iter::once((m.name.as_str(), true))
+                .chain(m.aliases.iter().map(|a| (a.as_str(), false)));
+            for (name, canonical) in names {
+                match owner.get(name) {
+                    Some((_, group)) if *group == m.name && canonical => {}
+                    Some((_, group)) if *group == m.name => {}
+                    Some((j, group)) => {
+                        return Err(ConfigError(format!(
+                            "{}{}: [[models]] #{} (name = \"{}\"): `{name}` is already the name or an alias of [[models]] #{} (name = \"{group}\"); names and aliases must be unique",
+                            path.display(),
+                            nth_models_line(text, i),
+                            i + 1,
+                            m.name,
+                            j + 1
+                        )))
+                    }
+                    None => {
+                        owner.insert(name, (i, m.name.as_str()));
+                    }
+                }
             }
         }
         Ok(())
@@ -505,6 +566,26 @@ mod tests {
         assert!(!format!("{key:?}").contains("s3cret"));
         let c = parse("[server]\nmaster_key = \"env:TOLLGATE_TEST_UNSET_Y\"\n").expect("valid");
         assert_eq!(c.server.master_key.expect("set").expose(), None);
+    }
+
+    #[test]
+    fn names_and_aliases_must_be_unique() {
+        let entry = |name: &str, aliases: &str| {
+            format!("[[models]]\nname = \"{name}\"\naliases = [{aliases}]\nprovider = \"openai\"\nmodel = \"m\"\n")
+        };
+        let ok = format!("{}{}", entry("a", "\"a-1\""), entry("a", "\"a-1\""));
+        assert!(parse(&ok).is_ok(), "deployments of one name share aliases");
+        let clash = format!("{}{}", entry("a", "\"shared\""), entry("b", "\"shared\""));
+        let err = parse(&clash).unwrap_err();
+        assert!(
+            err.0.contains("line 6")
+                && err.0.contains("`shared`")
+                && err.0.contains("name = \"a\""),
+            "{}",
+            err.0
+        );
+        let alias_is_name = format!("{}{}", entry("a", ""), entry("b", "\"a\""));
+        assert!(parse(&alias_is_name).is_err());
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub fn route_demo_models(config: &mut Config, addr: SocketAddr) {
                 tpm: None,
                 proxy: None,
                 ca_file: None,
+                aliases: Vec::new(),
+                kind: crate::config::ModelKind::Chat,
             });
         }
     }

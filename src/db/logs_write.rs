@@ -31,6 +31,12 @@ pub struct LogRecord {
     pub stream: bool,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
+    /// The door: `acompletion`, `anthropic_messages`, … (LiteLLM's `call_type`).
+    pub call_type: &'static str,
+    /// The client's `User-Agent`, truncated.
+    pub user_agent: Option<String>,
+    /// The name the client sent, when it was an alias of `model`.
+    pub requested_model: Option<String>,
     /// The budget charge this record settles (`Budgets::settle`; 0: none). Not stored:
     /// the ledger reports it back once the row is written.
     pub charge: u64,
@@ -38,8 +44,9 @@ pub struct LogRecord {
 
 /// The columns of a log row, in the order [`bind_row`] binds them.
 const COLUMNS: &str = "request_id, start_ms, end_ms, key_id, user_id, team_id, model, provider, \
-    deployment, success, http_status, error, prompt_tokens, completion_tokens, cached_tokens, cost, stream";
-const COLUMN_COUNT: usize = 17;
+    deployment, success, http_status, error, prompt_tokens, completion_tokens, cached_tokens, cost, stream, \
+    call_type, user_agent, requested_model";
+const COLUMN_COUNT: usize = 20;
 /// Rows per multi-row insert. Each execution of an insert opens cursors on the table
 /// and on each of its indexes and closes them at the end; one statement for many rows
 /// does that once for all of them.
@@ -84,7 +91,14 @@ fn bind_row(
     bind(&(r.completion_tokens as i64))?;
     bind(&(r.cached_tokens as i64))?;
     bind(&r.cost)?;
-    bind(&r.stream)
+    bind(&r.stream)?;
+    bind(&if r.call_type.is_empty() {
+        "acompletion"
+    } else {
+        r.call_type
+    })?;
+    bind(&r.user_agent)?;
+    bind(&r.requested_model)
 }
 
 /// Writes log rows (and their bodies) inside one batch transaction.
@@ -270,6 +284,13 @@ mod tests {
                 stream: i % 2 == 1,
                 request_body: (i == 40).then(|| "{\"q\":1}".into()),
                 response_body: (i == 40).then(|| "answer".into()),
+                call_type: if i % 2 == 0 {
+                    "acompletion"
+                } else {
+                    "anthropic_messages"
+                },
+                user_agent: Some(format!("ua/{i}")),
+                requested_model: (i == 3).then(|| "alias-3".into()),
                 charge: 0,
             })
             .collect();
@@ -279,7 +300,8 @@ mod tests {
             .prepare(
                 "SELECT request_id, start_ms, end_ms, key_id, user_id, team_id, model, provider,
                     deployment, success, http_status, error, prompt_tokens, completion_tokens,
-                    cached_tokens, cost, stream FROM request_logs ORDER BY id",
+                    cached_tokens, cost, stream, call_type, user_agent, requested_model
+                 FROM request_logs ORDER BY id",
             )
             .unwrap();
         let stored: Vec<LogRecord> = stmt
@@ -302,6 +324,13 @@ mod tests {
                     cached_tokens: row.get::<_, i64>(14)? as u64,
                     cost: row.get(15)?,
                     stream: row.get(16)?,
+                    call_type: match row.get::<_, String>(17)?.as_str() {
+                        "anthropic_messages" => "anthropic_messages",
+                        "acompletion" => "acompletion",
+                        _ => "other",
+                    },
+                    user_agent: row.get(18)?,
+                    requested_model: row.get(19)?,
                     ..LogRecord::default()
                 })
             })

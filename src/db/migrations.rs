@@ -158,6 +158,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (day, key_id, user_id, team_id, model)
     ) WITHOUT ROWID;
     "#,
+    // 4: which door a request came through (LiteLLM's `call_type`), the client's
+    // User-Agent, and the model name the client sent when it was an alias.
+    r#"
+    ALTER TABLE request_logs ADD COLUMN call_type TEXT NOT NULL DEFAULT 'acompletion';
+    ALTER TABLE request_logs ADD COLUMN user_agent TEXT;
+    ALTER TABLE request_logs ADD COLUMN requested_model TEXT;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -37,6 +37,8 @@ pub struct TokenCounts {
     pub cached_read: u64,
     /// Prompt tokens written to a cache (inside `prompt`).
     pub cache_write: u64,
+    /// Of the cache writes, those with Anthropic's 1-hour TTL (inside `cache_write`).
+    pub cache_write_1h: u64,
 }
 
 fn table_row(id: &str) -> Option<&'static super::price_table::PriceRow> {
@@ -80,11 +82,14 @@ impl ModelPrice {
     pub fn cost(&self, t: TokenCounts) -> Nanos {
         let cached = t.cached_read.min(t.prompt);
         let written = t.cache_write.min(t.prompt - cached);
+        let written_1h = t.cache_write_1h.min(written);
         let plain = t.prompt - cached - written;
+        // Anthropic bills a 1-hour cache write at 2× the input price (SPEC §10).
         femto_to_nanos_ceil(
             self.input.femto_cost(plain)
                 + self.cache_read.femto_cost(cached)
-                + self.cache_write.femto_cost(written)
+                + self.cache_write.femto_cost(written - written_1h)
+                + 2 * self.input.femto_cost(written_1h)
                 + self.output.femto_cost(t.completion),
         )
     }
@@ -97,14 +102,15 @@ impl ModelPrice {
                 .unwrap_or(self.max_output_tokens)
                 .min(self.max_output_tokens.max(1)),
         );
-        let prompt_price = if self.cache_write.femto_cost(1) > self.input.femto_cost(1) {
-            self.cache_write
+        // A model that bills cache writes (Anthropic's) may write them with the 1-hour
+        // TTL, at 2× input.
+        let prompt = if self.cache_write.femto_cost(1) > self.input.femto_cost(1) {
+            (2 * self.input.femto_cost(prompt_estimate))
+                .max(self.cache_write.femto_cost(prompt_estimate))
         } else {
-            self.input
+            self.input.femto_cost(prompt_estimate)
         };
-        femto_to_nanos_ceil(
-            prompt_price.femto_cost(prompt_estimate) + self.output.femto_cost(completion),
-        )
+        femto_to_nanos_ceil(prompt + self.output.femto_cost(completion))
     }
 }
 
@@ -131,6 +137,8 @@ mod tests {
             tpm: None,
             proxy: None,
             ca_file: None,
+            aliases: Vec::new(),
+            kind: crate::config::ModelKind::Chat,
         }
     }
 
@@ -150,6 +158,7 @@ mod tests {
             completion: 500,
             cached_read: 200,
             cache_write: 0,
+            cache_write_1h: 0,
         };
         assert_eq!(p.cost(t), Nanos(7_250_000));
         assert_eq!(p.max_output_tokens, 16384);
@@ -178,9 +187,29 @@ mod tests {
             completion: 50,
             cached_read: 0,
             cache_write: 100,
+            cache_write_1h: 100,
         });
         assert!(worst >= real);
         assert_eq!(p.worst_case(0, None), p.worst_case(0, Some(10_000_000)));
+    }
+
+    /// Claude Code writes its prompt cache with the 1-hour TTL: 2× input, where the
+    /// 5-minute write is 1.25× (claude-sonnet-4-5: $3 input, $3.75 5-minute write).
+    #[test]
+    fn one_hour_cache_writes_cost_twice_the_input_price() {
+        let p = resolve(&model("claude", "claude-sonnet-4-5"));
+        let t = TokenCounts {
+            prompt: 1_000_000 + 2_000_000 + 4_000_000,
+            completion: 0,
+            cached_read: 0,
+            cache_write: 6_000_000,
+            cache_write_1h: 4_000_000,
+        };
+        // 1M plain × $3 + 2M 5-minute × $3.75 + 4M 1-hour × $6.
+        assert_eq!(
+            p.cost(t),
+            Nanos(3_000_000_000 + 7_500_000_000 + 24_000_000_000)
+        );
     }
 
     #[test]

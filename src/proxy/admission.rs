@@ -38,6 +38,8 @@ pub struct Ask<'a> {
     pub max_tokens: Option<u32>,
     /// Choices asked for (`n`), at least 1.
     pub choices: u32,
+    /// The kind of model this door calls.
+    pub kind: crate::config::ModelKind,
 }
 
 /// The key the door found in the request's headers, checked before the body is read
@@ -80,6 +82,17 @@ pub fn admit<'s>(
             retry_after_s: hit.retry_after_s,
         })?;
     let group = group?;
+    if group.kind != ask.kind {
+        return Err(AppError::invalid(
+            format!(
+                "The model `{}` is a {} model and cannot be called as a {} model here",
+                group.name,
+                group.kind.as_str(),
+                ask.kind.as_str()
+            ),
+            Some("model"),
+        ));
+    }
     if !caller.may_use(&group.name) {
         return Err(AppError::ModelNotAllowed(format!(
             "This API key is not allowed to use the model `{}`",
@@ -128,6 +141,9 @@ fn model_group<'s>(
     match state.router.group(name) {
         Some(group) => {
             ticket.model = group.name.clone();
+            if group.name != name {
+                ticket.requested_model = Some(name.to_string());
+            }
             Ok(group)
         }
         None => {

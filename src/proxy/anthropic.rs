@@ -428,27 +428,43 @@ enum Block {
     Other,
 }
 
+/// Anthropic's `usage` (also read by the Messages door's passthrough).
 #[derive(Deserialize, Default)]
-struct WireUsage {
+pub(crate) struct WireUsage {
     #[serde(default)]
-    input_tokens: u64,
+    pub(crate) input_tokens: u64,
     #[serde(default)]
-    output_tokens: u64,
-    cache_creation_input_tokens: Option<u64>,
-    cache_read_input_tokens: Option<u64>,
+    pub(crate) output_tokens: u64,
+    pub(crate) cache_creation_input_tokens: Option<u64>,
+    pub(crate) cache_read_input_tokens: Option<u64>,
+    pub(crate) cache_creation: Option<CacheCreation>,
+}
+
+/// The cache writes by TTL.
+#[derive(Deserialize, Default)]
+pub(crate) struct CacheCreation {
+    #[serde(default)]
+    pub(crate) ephemeral_1h_input_tokens: u64,
 }
 
 impl WireUsage {
-    fn canonical(&self) -> Usage {
+    /// The canonical usage: prompt = input + cache writes + cache reads.
+    pub(crate) fn canonical(&self) -> Usage {
         let (created, read) = (
             self.cache_creation_input_tokens.unwrap_or(0),
             self.cache_read_input_tokens.unwrap_or(0),
         );
+        let created_1h = self
+            .cache_creation
+            .as_ref()
+            .map_or(0, |c| c.ephemeral_1h_input_tokens)
+            .min(created);
         Usage {
             prompt_tokens: self.input_tokens + created + read,
             completion_tokens: self.output_tokens,
             cached_tokens: read,
             cache_creation_tokens: created,
+            cache_creation_1h_tokens: created_1h,
         }
     }
 }

@@ -475,6 +475,7 @@ impl WireUsage {
             completion_tokens: self.candidates_token_count + self.thoughts_token_count,
             cached_tokens: self.cached_content_token_count,
             cache_creation_tokens: 0,
+            cache_creation_1h_tokens: 0,
         }
     }
 }

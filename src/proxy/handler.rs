@@ -79,7 +79,7 @@ async fn chat_completions(
     http: web::Data<super::Client>,
 ) -> HttpResponse {
     let request_id = tokens::request_id(Utc::now().timestamp_millis());
-    let mut ticket = Ticket::open(state.clone(), request_id.clone());
+    let mut ticket = Ticket::open_for(state.clone(), request_id.clone(), "acompletion", &req);
     let limit = state.config.server.max_body_bytes;
     let timeout = std::time::Duration::from_secs(state.config.server.body_timeout_s.max(1));
     let result = match admission::authenticate(&state, bearer(&req), &mut ticket) {
@@ -248,6 +248,7 @@ async fn proceed(
         prompt_estimate,
         max_tokens: chat.requested_max_tokens(),
         choices: chat.choices(),
+        kind: crate::config::ModelKind::Chat,
     };
     let group = admission::admit(state, caller, &ask, ticket)?;
     call_upstream(http, group, chat, ticket, prompt_estimate).await

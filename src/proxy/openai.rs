@@ -514,6 +514,7 @@ impl WireUsage {
             completion_tokens: self.completion_tokens,
             cached_tokens: cached.or(self.prompt_cache_hit_tokens).unwrap_or(0),
             cache_creation_tokens: 0,
+            cache_creation_1h_tokens: 0,
         }
     }
 }

@@ -32,8 +32,12 @@ pub struct Deployment {
 /// All deployments of one client-facing model name.
 #[derive(Debug)]
 pub struct ModelGroup {
-    /// The client-facing name.
+    /// The client-facing (canonical) name.
     pub name: String,
+    /// Other names that route here.
+    pub aliases: Vec<String>,
+    /// Which door may call it.
+    pub kind: crate::config::ModelKind,
     /// Its deployments, in config order.
     pub deployments: Vec<Deployment>,
     next: AtomicUsize,
@@ -44,6 +48,8 @@ pub struct ModelGroup {
 pub struct Router {
     groups: FastMap<String, ModelGroup>,
     names: Vec<String>,
+    /// Alias → canonical name.
+    aliases: FastMap<String, String>,
 }
 
 impl Router {
@@ -51,6 +57,7 @@ impl Router {
     pub fn new(models: &[ModelConfig], routes: &Routes) -> Router {
         let mut groups: FastMap<String, ModelGroup> = FastMap::default();
         let mut names = Vec::new();
+        let mut aliases: FastMap<String, String> = FastMap::default();
         for (index, m) in models.iter().enumerate() {
             let price = pricing::resolve(m);
             if !price.known {
@@ -77,18 +84,34 @@ impl Router {
                 names.push(m.name.clone());
                 ModelGroup {
                     name: m.name.clone(),
+                    aliases: Vec::new(),
+                    kind: m.kind,
                     deployments: Vec::new(),
                     next: AtomicUsize::new(0),
                 }
             });
+            for alias in &m.aliases {
+                if !group.aliases.contains(alias) {
+                    group.aliases.push(alias.clone());
+                }
+                aliases.insert(alias.clone(), m.name.clone());
+            }
             group.deployments.push(deployment);
         }
-        Router { groups, names }
+        Router {
+            groups,
+            names,
+            aliases,
+        }
     }
 
-    /// The deployments of `name`.
+    /// The deployments of `name`, a model's name or one of its aliases.
     pub fn group(&self, name: &str) -> Option<&ModelGroup> {
-        self.groups.get(name)
+        self.groups.get(name).or_else(|| {
+            self.aliases
+                .get(name)
+                .and_then(|canonical| self.groups.get(canonical))
+        })
     }
 
     /// Every deployment with its model name, in config order.

@@ -57,6 +57,12 @@ pub struct Ticket {
     pub request_body: Option<String>,
     /// Time spent waiting on the provider for the answer's start.
     pub upstream_s: Option<f64>,
+    /// The door (`acompletion`, `anthropic_messages`, …).
+    pub call_type: &'static str,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+    /// The model name the client sent, when it was an alias.
+    pub requested_model: Option<String>,
     started: std::time::Instant,
     finished: bool,
 }
@@ -74,6 +80,24 @@ pub fn truncate_body(text: &str) -> String {
 }
 
 impl Ticket {
+    /// Opens a ticket for a request that just arrived through `call_type`'s door, with
+    /// the client's `User-Agent`.
+    pub fn open_for(
+        state: web::Data<AppState>,
+        request_id: String,
+        call_type: &'static str,
+        req: &actix_web::HttpRequest,
+    ) -> Ticket {
+        let mut ticket = Ticket::open(state, request_id);
+        ticket.call_type = call_type;
+        ticket.user_agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| super::admission::printable(&ua.chars().take(200).collect::<String>()));
+        ticket
+    }
+
     /// Opens a ticket for a request that just arrived.
     pub fn open(state: web::Data<AppState>, request_id: String) -> Ticket {
         Ticket {
@@ -89,6 +113,9 @@ impl Ticket {
             stream: false,
             request_body: None,
             upstream_s: None,
+            call_type: "acompletion",
+            user_agent: None,
+            requested_model: None,
             started: std::time::Instant::now(),
             finished: false,
         }
@@ -162,6 +189,9 @@ impl Ticket {
             stream: self.stream,
             request_body: self.request_body.take(),
             response_body: outcome.response_body.map(|b| truncate_body(&b)),
+            call_type: self.call_type,
+            user_agent: self.user_agent.take(),
+            requested_model: self.requested_model.take(),
             charge,
         };
         self.observe(&record);
@@ -259,5 +289,6 @@ pub fn counts(u: &Usage) -> TokenCounts {
         completion: u.completion_tokens,
         cached_read: u.cached_tokens,
         cache_write: u.cache_creation_tokens,
+        cache_write_1h: u.cache_creation_1h_tokens,
     }
 }

@@ -204,6 +204,8 @@ pub struct Usage {
     pub cached_tokens: u64,
     /// Anthropic cache writes, counted inside `prompt_tokens`.
     pub cache_creation_tokens: u64,
+    /// Of the cache writes, those with the 1-hour TTL (billed at 2× input).
+    pub cache_creation_1h_tokens: u64,
 }
 
 impl Usage {

@@ -37,6 +37,8 @@ fn openai_at(name: &str, base: &str) -> ModelConfig {
         tpm: None,
         proxy: None,
         ca_file: None,
+        aliases: Vec::new(),
+        kind: tollgate::config::ModelKind::Chat,
     }
 }
 

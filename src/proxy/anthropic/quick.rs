@@ -83,12 +83,21 @@ impl<'a> Reader<'a> {
     /// A usage object: the token counts serde reads, others skipped.
     fn wire_usage(&mut self) -> Option<WireUsage> {
         let (mut input, mut output, mut created, mut read) = (None, None, None, None);
+        let mut created_1h: Option<u64> = None;
         self.object(|r, key| {
             match key {
                 "input_tokens" => once(&mut input, r.unsigned()?)?,
                 "output_tokens" => once(&mut output, r.unsigned()?)?,
                 "cache_creation_input_tokens" => once(&mut created, r.or_null(Reader::unsigned)?)?,
                 "cache_read_input_tokens" => once(&mut read, r.or_null(Reader::unsigned)?)?,
+                // The cache writes by TTL: the 1-hour ones are priced apart.
+                "cache_creation" => r.object(|r, key| {
+                    match key {
+                        "ephemeral_1h_input_tokens" => once(&mut created_1h, r.unsigned()?)?,
+                        _ => r.skip_value(2)?,
+                    }
+                    Some(())
+                })?,
                 _ => r.skip_value(2)?,
             }
             Some(())
@@ -98,6 +107,9 @@ impl<'a> Reader<'a> {
             output_tokens: output.unwrap_or(0),
             cache_creation_input_tokens: created.flatten(),
             cache_read_input_tokens: read.flatten(),
+            cache_creation: created_1h.map(|n| super::CacheCreation {
+                ephemeral_1h_input_tokens: n,
+            }),
         })
     }
 }

@@ -153,7 +153,8 @@ fn a_tool_use_response_with_cache_usage_is_read() {
             prompt_tokens: 24,
             completion_tokens: 3,
             cached_tokens: 7,
-            cache_creation_tokens: 5
+            cache_creation_tokens: 5,
+            cache_creation_1h_tokens: 0,
         }
     );
     assert_eq!(finish_reason("max_tokens"), FinishReason::Length);

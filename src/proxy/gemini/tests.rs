@@ -126,7 +126,8 @@ fn a_function_call_response_gets_minted_ids_and_tool_calls_reason() {
             prompt_tokens: 12,
             completion_tokens: 5,
             cached_tokens: 4,
-            cache_creation_tokens: 0
+            cache_creation_tokens: 0,
+            cache_creation_1h_tokens: 0,
         }
     );
 }

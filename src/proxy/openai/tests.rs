@@ -118,7 +118,8 @@ fn a_tool_call_response_is_read_with_usage() {
             prompt_tokens: 12,
             completion_tokens: 3,
             cached_tokens: 4,
-            cache_creation_tokens: 0
+            cache_creation_tokens: 0,
+            cache_creation_1h_tokens: 0,
         }
     );
 }

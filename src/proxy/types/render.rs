@@ -233,6 +233,7 @@ mod tests {
             completion_tokens: 2,
             cached_tokens: 4,
             cache_creation_tokens: 0,
+            cache_creation_1h_tokens: 0,
         };
         let resp = ChatResponse {
             id: "chatcmpl-1".into(),

@@ -36,6 +36,8 @@ pub fn demo_models() -> Vec<tollgate::config::ModelConfig> {
         tpm: None,
         proxy: None,
         ca_file: None,
+        aliases: Vec::new(),
+        kind: tollgate::config::ModelKind::Chat,
     })
     .collect()
 }
