@@ -21,6 +21,18 @@ fn default_deployment(name: &str) -> (ProviderKind, &'static str, f64, f64) {
     }
 }
 
+/// The ids Claude Code asks for, routed to the demo's Claude model when no config names
+/// them: its default (`claude-opus-4-8` in 2.1.197), the Haiku it uses for titles and
+/// summaries, and the Sonnet ids of `--model`.
+pub const CLAUDE_CODE_ALIASES: [&str; 6] = [
+    "claude-opus-4-8",
+    "claude-sonnet-4-5",
+    "claude-sonnet-4-5-20250929",
+    "claude-haiku-4-5",
+    "claude-haiku-4-5-20251001",
+    "claude-3-5-sonnet-latest",
+];
+
 /// The simulator's base URL for a provider.
 pub fn simulator_base(addr: SocketAddr, provider: ProviderKind) -> String {
     let prefix = match provider {
@@ -57,6 +69,22 @@ pub fn route_demo_models(config: &mut Config, addr: SocketAddr) {
                 aliases: Vec::new(),
                 kind: crate::config::ModelKind::Chat,
             });
+        }
+    }
+    let taken: Vec<String> = config
+        .models
+        .iter()
+        .flat_map(|m| std::iter::once(m.name.clone()).chain(m.aliases.iter().cloned()))
+        .collect();
+    for m in config
+        .models
+        .iter_mut()
+        .filter(|m| m.name == "claude-3-5-sonnet")
+    {
+        for alias in CLAUDE_CODE_ALIASES {
+            if !taken.iter().any(|t| t == alias) {
+                m.aliases.push(alias.to_string());
+            }
         }
     }
     for m in config

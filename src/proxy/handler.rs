@@ -26,24 +26,35 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/models", web::get().to(list_models));
 }
 
-fn bearer(req: &HttpRequest) -> Result<String, AppError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            AppError::Authentication("Missing API key: send `Authorization: Bearer sk-...`".into())
-        })?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim);
-    match token {
-        Some(t) if t.starts_with("sk-") && t.len() <= 200 => Ok(t.to_string()),
-        _ => Err(AppError::Authentication(
-            "Malformed API key: expected `Authorization: Bearer sk-...`".into(),
-        )),
+/// The virtual key of a proxy request: `Authorization: Bearer sk-…`, or `x-api-key`
+/// (Anthropic's SDKs and Claude Code with `ANTHROPIC_API_KEY`).
+pub(crate) fn bearer(req: &HttpRequest) -> Result<String, AppError> {
+    let headers = req.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let from_authorization = text("authorization").map(|value| {
+        value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .unwrap_or(value)
+            .trim()
+    });
+    let candidates = [from_authorization, text("x-api-key").map(str::trim)];
+    if candidates.iter().all(Option::is_none) {
+        return Err(AppError::Authentication(
+            "Missing API key: send `Authorization: Bearer sk-...` or `x-api-key: sk-...`".into(),
+        ));
     }
+    // Claude Code's apiKeyHelper sends both headers: the one holding a virtual key wins.
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|t| t.starts_with("sk-") && t.len() <= 200)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            AppError::Authentication(
+                "Malformed API key: expected `Authorization: Bearer sk-...`".into(),
+            )
+        })
 }
 
 fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Caller, AppError> {
@@ -54,21 +65,46 @@ fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Caller, AppError>
         .map_err(|refusal| AppError::Authentication(refusal.message().into()))
 }
 
-/// `GET /models`: the models the key may use.
-async fn list_models(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, AppError> {
-    let caller = authenticate(&state, &req)?;
+/// `GET /models`: the models the key may use. Asked with `x-api-key` or
+/// `anthropic-version` (the Anthropic SDKs), in Anthropic's list shape; otherwise in
+/// OpenAI's, each item also carrying Anthropic's fields so a client that sends a
+/// Bearer key but reads Anthropic's shape (Claude Code's model discovery) is served.
+async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let anthropic =
+        req.headers().contains_key("x-api-key") || req.headers().contains_key("anthropic-version");
+    let caller = match authenticate(&state, &req) {
+        Ok(caller) => caller,
+        Err(e) if anthropic => return super::doors::messages::error_response(&e),
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
     let created = state.started_at;
-    let data: Vec<serde_json::Value> = state
+    let created_at = chrono::DateTime::from_timestamp(created, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let names: Vec<&String> = state
         .router
         .names()
         .iter()
-        .filter(|name| caller.may_use(name))
-        .map(|name| serde_json::json!({"id": name, "object": "model", "created": created, "owned_by": "tollgate"}))
+        .filter(|n| caller.may_use(n))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": data})))
+    let item = |name: &str| {
+        let mut m = serde_json::json!({"type": "model", "id": name, "display_name": name, "created_at": created_at,
+            "lifecycle": {"status": "active"}});
+        if !anthropic {
+            m["object"] = "model".into();
+            m["created"] = created.into();
+            m["owned_by"] = "tollgate".into();
+        }
+        m
+    };
+    let data: Vec<serde_json::Value> = names.iter().map(|n| item(n)).collect();
+    let mut list = serde_json::json!({"data": data, "has_more": false,
+        "first_id": names.first(), "last_id": names.last()});
+    if !anthropic {
+        list["object"] = "list".into();
+    }
+    HttpResponse::Ok().json(list)
 }
 
 /// `POST /chat/completions`.
@@ -159,7 +195,7 @@ async fn chat_completions(
     response
 }
 
-fn with_headers(
+pub(crate) fn with_headers(
     mut resp: HttpResponse,
     request_id: &str,
     cost: Option<Nanos>,
@@ -183,7 +219,7 @@ fn with_headers(
 
 /// Reads the body up to `limit` bytes within `timeout`; larger bodies are refused with
 /// 413 and slower ones with 408, in OpenAI's format.
-async fn read_body(
+pub(crate) async fn read_body(
     payload: web::Payload,
     limit: usize,
     timeout: std::time::Duration,
@@ -219,10 +255,10 @@ async fn read_body_untimed(
 }
 
 /// A provider answered.
-struct Called {
-    answer: Answer,
-    include_usage: bool,
-    prompt_estimate: u64,
+pub(crate) struct Called {
+    pub(crate) answer: Answer,
+    pub(crate) include_usage: bool,
+    pub(crate) prompt_estimate: u64,
 }
 
 async fn proceed(
@@ -276,7 +312,7 @@ fn check_content_type(req: &HttpRequest, body: &[u8]) -> Result<(), AppError> {
     }
 }
 
-async fn call_upstream(
+pub(crate) async fn call_upstream(
     http: &super::Client,
     group: &super::router::ModelGroup,
     chat: ChatRequest,

@@ -10,9 +10,10 @@ pub mod admission;
 pub mod anthropic;
 pub mod check;
 pub mod client;
+pub mod doors;
 pub mod gemini;
 pub mod handler;
-mod http;
+pub(crate) mod http;
 #[cfg(test)]
 mod http_tests;
 mod json_scan;

@@ -121,6 +121,14 @@ impl Ticket {
         }
     }
 
+    /// Moves this ticket's accounting out (into a stream's relay, which finishes it);
+    /// `self` is left spent, so dropping it records nothing.
+    pub fn take(&mut self) -> Ticket {
+        let mut spent = Ticket::open(self.state.clone(), String::new());
+        spent.finished = true;
+        std::mem::replace(self, spent)
+    }
+
     /// Cost of `usage` at the chosen deployment's prices.
     pub fn cost_of(&self, usage: &Usage) -> Nanos {
         self.price.map_or(Nanos::ZERO, |p| p.cost(counts(usage)))

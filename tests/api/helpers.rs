@@ -347,6 +347,31 @@ impl TestApp {
         self.finish(req.send_json(body).await).await
     }
 
+    /// POST raw text as JSON with extra headers (no cookies).
+    pub async fn client_raw_post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .insert_header(("content-type", "application/json"));
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        self.finish(req.send_body(body.to_string()).await).await
+    }
+
+    /// POST `body` to the Messages door with the key in `x-api-key` and extra headers.
+    pub async fn messages(&self, key: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self
+            .client
+            .post(format!("{}/v1/messages?beta=true", self.url))
+            .insert_header(("x-api-key", key))
+            .insert_header(("anthropic-version", "2023-06-01"));
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        self.finish(req.send_json(body).await).await
+    }
+
     /// A streamed chat body for `model`, whose next stream from `provider` paces its
     /// events `ms` apart.
     pub fn paced_stream_body(

@@ -13,6 +13,7 @@ mod hardening;
 mod keys;
 mod limits;
 mod logs;
+mod messages;
 mod ops;
 mod outbound;
 mod proxy;
