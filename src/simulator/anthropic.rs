@@ -14,8 +14,20 @@ use super::reply::{self, Accepted, Finish, Reply};
 use super::stream::Framed;
 use super::tokens;
 
-/// The only `anthropic-version` the fake accepts.
+/// The first `anthropic-version`; the fake accepts it and any later dated version (the
+/// current SDKs send newer dates, which the API accepts).
 const VERSION: &str = "2023-06-01";
+
+fn is_version(v: &str) -> bool {
+    let b = v.as_bytes();
+    v.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && v.chars()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && v >= VERSION
+}
 
 /// Top-level fields of a Messages request.
 const FIELDS: &[&str] = &[
@@ -178,7 +190,7 @@ pub(super) fn check_headers(inc: &Incoming) -> Result<(), Rejection> {
         None => Err(Rejection::anthropic_invalid(
             "anthropic-version: header is required",
         )),
-        Some(VERSION) => Ok(()),
+        Some(v) if is_version(v) => Ok(()),
         Some(other) => Err(Rejection::anthropic_invalid(&format!(
             "anthropic-version: invalid version \"{other}\""
         ))),
