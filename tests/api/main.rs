@@ -5,6 +5,7 @@ mod helpers;
 mod seed;
 
 mod browser;
+mod claude_code;
 mod durability;
 mod export;
 mod faults;

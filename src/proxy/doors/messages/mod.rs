@@ -261,7 +261,17 @@ async fn proceed(
     {
         return passthrough::call(http, &order, req, parsed, ticket, prompt_estimate).await;
     }
-    let chat = translate::to_chat(&parsed.body)?;
+    let mut chat = translate::to_chat(&parsed.body)?;
+    // Claude Code always asks for 32,000 output tokens; other providers' models refuse
+    // more than they can produce, so the request is capped at the deployments' limit.
+    let cap = group
+        .deployments
+        .iter()
+        .map(|d| d.price.max_output_tokens)
+        .min();
+    if let (Some(requested), Some(cap)) = (chat.max_tokens, cap) {
+        chat.max_tokens = Some(requested.min(cap.max(1)));
+    }
     let called = call_upstream(http, group, chat, ticket, prompt_estimate).await?;
     match called.answer {
         Answer::Complete(resp) => {
