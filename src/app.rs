@@ -238,6 +238,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/static/app.js", web::get().to(app_js));
     crate::proxy::handler::routes(cfg);
     crate::proxy::doors::messages::routes(cfg);
+    crate::proxy::doors::responses::routes(cfg);
     crate::web::routes(cfg);
     crate::api::routes(cfg);
 }

@@ -156,6 +156,41 @@ fn model_group<'s>(
     }
 }
 
+/// Prompt tokens of a JSON request body (Messages, Responses), estimated for the
+/// reservation: text at about three characters a token (one a token beyond ASCII), an
+/// image or document source at a flat 1,600, thinking signatures not at all.
+pub fn estimate_tokens(v: &serde_json::Value) -> u64 {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s
+            .chars()
+            .map(|c| if c.is_ascii() { 1 } else { 3 })
+            .sum::<u64>()
+            .div_ceil(3),
+        Value::Array(items) => items.iter().map(estimate_tokens).sum(),
+        Value::Object(map)
+            if map
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t == "base64" || t == "url") =>
+        {
+            1_600
+        }
+        Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "signature" | "encrypted_content"))
+            .map(|(k, v)| {
+                if k == "image_url" {
+                    1_600
+                } else {
+                    estimate_tokens(v)
+                }
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
 /// `text` with control characters (line breaks, escape codes) shown as `\u{..}`, so
 /// nothing a client sent can forge a log line or a terminal's colours.
 pub fn printable(text: &str) -> String {

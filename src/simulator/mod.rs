@@ -26,6 +26,7 @@ mod model_list;
 mod openai;
 mod openai_messages;
 mod reply;
+mod responses;
 mod stream;
 mod tokens;
 
@@ -217,6 +218,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/openai/v1/chat/completions", web::post().to(openai_call))
         .route("/anthropic/v1/messages", web::post().to(anthropic_call))
+        .route("/openai/v1/responses", web::post().to(responses::create))
         .route(
             "/gemini/v1beta/models/{model_action}",
             web::post().to(gemini_call),

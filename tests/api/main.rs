@@ -18,6 +18,7 @@ mod messages;
 mod ops;
 mod outbound;
 mod proxy;
+mod responses;
 mod roles;
 mod sdk;
 mod teams;

@@ -4,3 +4,4 @@
 //! unchanged to a provider that speaks it.
 
 pub mod messages;
+pub mod responses;

@@ -11,6 +11,7 @@
 mod errors;
 mod passthrough;
 mod stream;
+pub use stream::RawBody;
 mod translate;
 
 use actix_web::http::header::ContentType;
@@ -121,33 +122,6 @@ fn parse(raw: &[u8]) -> Result<Parsed, AppError> {
     })
 }
 
-/// Prompt tokens, estimated for the reservation: text at about three characters a
-/// token (one a token beyond ASCII), an image or document at a flat 1,600.
-fn estimate_tokens(v: &Value) -> u64 {
-    match v {
-        Value::String(s) => s
-            .chars()
-            .map(|c| if c.is_ascii() { 1 } else { 3 })
-            .sum::<u64>()
-            .div_ceil(3),
-        Value::Array(items) => items.iter().map(estimate_tokens).sum(),
-        Value::Object(map)
-            if map
-                .get("type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t == "base64" || t == "url") =>
-        {
-            1_600
-        }
-        Value::Object(map) => map
-            .iter()
-            .filter(|(k, _)| *k != "signature")
-            .map(|(_, v)| estimate_tokens(v))
-            .sum(),
-        _ => 0,
-    }
-}
-
 async fn create(
     req: HttpRequest,
     payload: web::Payload,
@@ -245,7 +219,7 @@ async fn proceed(
     if state.config.server.store_bodies {
         ticket.request_body = Some(truncate_body(&String::from_utf8_lossy(raw)));
     }
-    let prompt_estimate = estimate_tokens(&Value::Object(parsed.body.clone()));
+    let prompt_estimate = admission::estimate_tokens(&Value::Object(parsed.body.clone()));
     let ask = Ask {
         model: &parsed.model,
         prompt_estimate,
@@ -352,8 +326,8 @@ async fn counted(
         }
     }
     Ok(
-        estimate_tokens(value.get("messages").unwrap_or(&Value::Null))
-            + estimate_tokens(value.get("system").unwrap_or(&Value::Null))
-            + estimate_tokens(value.get("tools").unwrap_or(&Value::Null)),
+        admission::estimate_tokens(value.get("messages").unwrap_or(&Value::Null))
+            + admission::estimate_tokens(value.get("system").unwrap_or(&Value::Null))
+            + admission::estimate_tokens(value.get("tools").unwrap_or(&Value::Null)),
     )
 }
