@@ -6,6 +6,7 @@ mod seed;
 
 mod browser;
 mod claude_code;
+mod codex;
 mod durability;
 mod export;
 mod faults;
