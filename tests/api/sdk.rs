@@ -44,10 +44,14 @@ async fn the_openai_python_sdk_works_for_every_model() {
         "SDK run failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(stdout.lines().count(), 8, "{stdout}");
+    assert_eq!(stdout.lines().count(), 16, "{stdout}");
     app.flush_ledger().await;
     assert_eq!(
         app.query_i64("SELECT COUNT(*) FROM request_logs WHERE success = 1"),
+        16
+    );
+    assert_eq!(
+        app.query_i64("SELECT COUNT(*) FROM request_logs WHERE call_type = 'aresponses'"),
         8
     );
 }

@@ -1,7 +1,8 @@
 """Drives a running Tollgate with the official OpenAI Python SDK.
 
 Usage: python3 openai_sdk_check.py BASE_URL API_KEY MODEL [MODEL ...]
-For each model: one normal and one streaming chat completion. Prints one JSON line
+For each model: one normal and one streaming chat completion, and the same through
+the Responses API (responses.create and responses.stream). Prints one JSON line
 per call and exits non-zero on the first failure.
 """
 import json
@@ -38,6 +39,21 @@ def main() -> int:
         assert parts, f"{model}: empty stream"
         assert usage and usage.total_tokens > 0, f"{model}: no usage chunk"
         print(json.dumps({"model": model, "stream": True, "text": "".join(parts), "tokens": usage.total_tokens}))
+
+        # The Responses API (Codex, the Agents SDK): create and stream.
+        r = client.responses.create(model=model, input="1+1等于几？", instructions="Answer briefly.")
+        assert r.output_text, f"{model}: empty response"
+        assert r.usage and r.usage.output_tokens > 0, f"{model}: no response usage"
+        print(json.dumps({"model": model, "responses": True, "text": r.output_text}))
+        deltas, completed = [], None
+        with client.responses.stream(model=model, input="写一首关于春天的诗") as rs:
+            for event in rs:
+                if event.type == "response.output_text.delta":
+                    deltas.append(event.delta)
+                elif event.type == "response.completed":
+                    completed = event.response
+        assert deltas and completed and completed.usage.total_tokens > 0, f"{model}: bad response stream"
+        print(json.dumps({"model": model, "responses": True, "stream": True, "text": "".join(deltas)[:40]}))
     return 0
 
 
