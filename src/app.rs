@@ -198,7 +198,11 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
     let server = HttpServer::new(move || {
         let providers = crate::proxy::Client::for_routes(&state.routes)
             .unwrap_or_else(|_| crate::proxy::Client::new());
+        let cors = std::rc::Rc::new(crate::proxy::cors::CorsPolicy::new(
+            &state.config.server.cors_origins,
+        ));
         actix_web::App::new()
+            .wrap_fn(move |req, next| cors.handle(req, next))
             .app_data(state.clone())
             .app_data(web::Data::new(providers))
             .app_data(web::Data::new(page_client()))
@@ -207,6 +211,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
             .app_data(query_config())
             .app_data(web::PayloadConfig::new(body_limit))
             .configure(routes)
+            .default_service(web::to(unknown_path))
     })
     .workers(workers)
     .shutdown_timeout(30)
@@ -239,6 +244,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
     crate::proxy::handler::routes(cfg);
     crate::proxy::doors::messages::routes(cfg);
     crate::proxy::doors::responses::routes(cfg);
+    crate::proxy::doors::embeddings::routes(cfg);
+    crate::proxy::doors::rerank::routes(cfg);
     crate::web::routes(cfg);
     crate::api::routes(cfg);
 }
@@ -321,4 +328,32 @@ async fn app_js() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header(("cache-control", "public, max-age=3600"))
         .body(include_str!("../static/app.js"))
+}
+
+/// Any path no route serves: 404 naming the method and path — in Anthropic's error
+/// format under the Messages paths, as an HTML page for a browser on an admin path,
+/// and in OpenAI's format everywhere else — never an empty body.
+async fn unknown_path(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let what = format!(
+        "{} {}",
+        req.method(),
+        crate::proxy::admission::printable(req.path())
+    );
+    let path = req.path();
+    if path.starts_with("/v1/messages") || path.starts_with("/messages") {
+        let e = AppError::NotFound(format!("Not found: {what}"));
+        return crate::proxy::doors::messages::error_response(&e);
+    }
+    let browser = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser && !crate::proxy::cors::is_proxy_path(path) {
+        return actix_web::ResponseError::error_response(&crate::error::PageError::NotFound(what));
+    }
+    let e = AppError::UnknownUrl(format!(
+        "Invalid URL ({what}): this gateway serves /v1/chat/completions, /v1/responses, /v1/messages, /v1/embeddings, /v1/rerank and /v1/models"
+    ));
+    actix_web::ResponseError::error_response(&e)
 }

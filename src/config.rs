@@ -62,10 +62,47 @@ pub struct ServerConfig {
     pub outbound_proxy: Option<Secret>,
     /// PEM certificates trusted for provider calls besides the built-in roots.
     pub ca_file: Option<PathBuf>,
+    /// Browser origins allowed to call the proxy doors (CORS): a list, or `"*"`.
+    /// Default none. Never applied to the admin pages or the management API.
+    #[serde(deserialize_with = "de_origins")]
+    pub cors_origins: Vec<String>,
     /// `HTTPS_PROXY` & co., used when neither `proxy` nor `outbound_proxy` is set;
     /// filled by the CLI from the process environment, never read from the file.
     #[serde(skip)]
     pub proxy_env: ProxyEnv,
+}
+
+/// `cors_origins`: `"*"` or a list of `scheme://host[:port]` origins.
+fn de_origins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Origins {
+        One(String),
+        Many(Vec<String>),
+    }
+    let list = match Origins::deserialize(d)? {
+        Origins::One(o) => vec![o],
+        Origins::Many(list) => list,
+    };
+    for o in &list {
+        let shaped = o == "*"
+            || ((o.starts_with("http://") || o.starts_with("https://"))
+                && !o
+                    .trim_end_matches('/')
+                    .split("://")
+                    .nth(1)
+                    .unwrap_or("")
+                    .contains('/'));
+        if !shaped {
+            return Err(serde::de::Error::custom(format!(
+                "cors_origins: `{o}` is not an origin (scheme://host[:port], or \"*\")"
+            )));
+        }
+    }
+    Ok(list
+        .into_iter()
+        .map(|o| o.trim_end_matches('/').to_string())
+        .collect())
 }
 
 impl Default for ServerConfig {
@@ -86,6 +123,7 @@ impl Default for ServerConfig {
             workers: None,
             outbound_proxy: None,
             ca_file: None,
+            cors_origins: Vec::new(),
             proxy_env: ProxyEnv::default(),
         }
     }
@@ -157,6 +195,23 @@ pub struct ModelConfig {
     /// PEM certificates trusted for this deployment, besides the built-in roots and
     /// `[server] ca_file`.
     pub ca_file: Option<PathBuf>,
+    /// Rerank models of `openai_compatible`: the server's request shape.
+    #[serde(default)]
+    pub rerank_format: RerankFormat,
+    /// USD per request (rerank priced per call, e.g. Cohere's per search); added to any
+    /// per-token price.
+    pub cost_per_request: Option<f64>,
+}
+
+/// The rerank request shape of an `openai_compatible` server (SPEC §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RerankFormat {
+    /// Jina, SiliconFlow, vLLM, Xinference: `{api_base}/rerank` with `documents`.
+    #[default]
+    Jina,
+    /// Hugging Face TEI: `{api_base}/rerank` with `texts`, a bare `[{index, score}]`.
+    Tei,
 }
 
 /// A model's kind: which door may call it (SPEC §9).
@@ -191,7 +246,57 @@ fn default_max_retries() -> u32 {
     2
 }
 
+/// Which providers serve which kind (SPEC §9, §12): a model the provider cannot serve
+/// as its kind stops the start rather than failing every call.
+fn check_kind(m: &ModelConfig) -> Result<(), String> {
+    use ProviderKind as P;
+    let fits = match m.kind {
+        ModelKind::Chat => m.provider != P::Cohere,
+        ModelKind::Embedding => matches!(
+            m.provider,
+            P::OpenAi | P::OpenAiCompatible | P::Mistral | P::Gemini
+        ),
+        ModelKind::Rerank => matches!(m.provider, P::Cohere | P::OpenAiCompatible),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "provider {} cannot serve a model of kind {} (embedding: openai, openai_compatible, mistral, gemini; rerank: cohere, openai_compatible; cohere: rerank only)",
+            m.provider.as_str(),
+            m.kind.as_str()
+        ))
+    }
+}
+
 impl ModelConfig {
+    /// A deployment of `provider`'s `model` under `name`, every other field at the
+    /// value config.toml would give it (tests and the demo fill in the rest).
+    pub fn new(name: &str, provider: ProviderKind, model: &str) -> ModelConfig {
+        ModelConfig {
+            name: name.to_string(),
+            aliases: Vec::new(),
+            kind: ModelKind::Chat,
+            provider,
+            model: model.to_string(),
+            api_base: None,
+            api_key: None,
+            input_cost_per_mtok: None,
+            output_cost_per_mtok: None,
+            cache_read_cost_per_mtok: None,
+            cache_write_cost_per_mtok: None,
+            max_output_tokens: None,
+            timeout_s: default_timeout_s(),
+            max_retries: default_max_retries(),
+            rpm: None,
+            tpm: None,
+            proxy: None,
+            ca_file: None,
+            rerank_format: RerankFormat::Jina,
+            cost_per_request: None,
+        }
+    }
+
     /// The base URL to call: configured, or the provider's public endpoint.
     pub fn api_base(&self) -> String {
         let base = self.api_base.clone().unwrap_or_else(|| {
@@ -202,6 +307,7 @@ impl ModelConfig {
                 ProviderKind::Anthropic => "https://api.anthropic.com",
                 ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
                 ProviderKind::Mistral => "https://api.mistral.ai/v1",
+                ProviderKind::Cohere => "https://api.cohere.com",
             }
             .to_string()
         });
@@ -416,6 +522,26 @@ impl Config {
                         at()
                     )));
                 }
+            }
+            check_kind(m).map_err(|why| ConfigError(format!("{}: {why}", at())))?;
+            if let Some(first) = self
+                .models
+                .iter()
+                .find(|o| o.name == m.name && o.kind != m.kind)
+            {
+                return Err(ConfigError(format!(
+                    "{}: deployments of one name must share its kind (another is {})",
+                    at(),
+                    first.kind.as_str()
+                )));
+            }
+            if m.cost_per_request
+                .is_some_and(|v| !v.is_finite() || !(0.0..=1_000.0).contains(&v))
+            {
+                return Err(ConfigError(format!(
+                    "{}: `cost_per_request` must be a price between 0 and 1000 USD",
+                    at()
+                )));
             }
             for (field, v) in [
                 ("input_cost_per_mtok", m.input_cost_per_mtok),

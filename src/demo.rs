@@ -4,12 +4,23 @@
 
 use std::net::SocketAddr;
 
-use crate::config::{Config, ModelConfig, Secret};
+use crate::config::{Config, ModelConfig, ModelKind, Secret};
 use crate::proxy::ProviderKind;
 use crate::simulator::DEFAULT_API_KEY;
 
 /// The client-facing names the walkthrough calls.
 pub const DEMO_MODELS: [&str; 4] = ["gpt-4o", "claude-3-5-sonnet", "gemini-pro", "mistral-large"];
+
+/// The demo's embedding and rerank models (SPEC §12), for RAG tools (Dify, Open
+/// WebUI) tried offline: name, provider, kind.
+pub const DEMO_RAG_MODELS: [(&str, ProviderKind, ModelKind); 2] = [
+    (
+        "text-embedding-3-small",
+        ProviderKind::OpenAi,
+        ModelKind::Embedding,
+    ),
+    ("rerank-v3.5", ProviderKind::Cohere, ModelKind::Rerank),
+];
 
 /// Default deployment of a demo model missing from config: provider, model id, prices.
 fn default_deployment(name: &str) -> (ProviderKind, &'static str, f64, f64) {
@@ -40,6 +51,7 @@ pub fn simulator_base(addr: SocketAddr, provider: ProviderKind) -> String {
         ProviderKind::Anthropic => "anthropic",
         ProviderKind::Gemini => "gemini",
         ProviderKind::Mistral => "mistral/v1",
+        ProviderKind::Cohere => "cohere",
     };
     format!("http://{addr}/{prefix}")
 }
@@ -50,24 +62,22 @@ pub fn route_demo_models(config: &mut Config, addr: SocketAddr) {
         if !config.models.iter().any(|m| m.name == name) {
             let (provider, model, input, output) = default_deployment(name);
             config.models.push(ModelConfig {
-                name: name.to_string(),
-                provider,
-                model: model.to_string(),
-                api_base: None,
-                api_key: None,
                 input_cost_per_mtok: Some(input),
                 output_cost_per_mtok: Some(output),
-                cache_read_cost_per_mtok: None,
-                cache_write_cost_per_mtok: None,
-                max_output_tokens: None,
                 timeout_s: 60,
-                max_retries: 2,
-                rpm: None,
-                tpm: None,
-                proxy: None,
-                ca_file: None,
-                aliases: Vec::new(),
-                kind: crate::config::ModelKind::Chat,
+                ..ModelConfig::new(name, provider, model)
+            });
+        }
+    }
+    for (name, provider, kind) in DEMO_RAG_MODELS {
+        if !config.models.iter().any(|m| m.name == name) {
+            config.models.push(ModelConfig {
+                kind,
+                // OpenAI's list price; Cohere's is per search.
+                input_cost_per_mtok: (kind == ModelKind::Embedding).then_some(0.02),
+                cost_per_request: (kind == ModelKind::Rerank).then_some(0.002),
+                timeout_s: 60,
+                ..ModelConfig::new(name, provider, name)
             });
         }
     }
@@ -87,11 +97,10 @@ pub fn route_demo_models(config: &mut Config, addr: SocketAddr) {
             }
         }
     }
-    for m in config
-        .models
-        .iter_mut()
-        .filter(|m| DEMO_MODELS.contains(&m.name.as_str()))
-    {
+    for m in config.models.iter_mut().filter(|m| {
+        DEMO_MODELS.contains(&m.name.as_str())
+            || DEMO_RAG_MODELS.iter().any(|(name, ..)| *name == m.name)
+    }) {
         m.api_base = Some(simulator_base(addr, m.provider));
         m.api_key = Some(Secret::literal(DEFAULT_API_KEY));
     }

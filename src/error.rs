@@ -28,6 +28,9 @@ pub enum AppError {
     /// An entity named in the request does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// No route serves the method and path.
+    #[error("{0}")]
+    UnknownUrl(String),
     /// Malformed JSON or a missing/invalid field.
     #[error("{message}")]
     InvalidRequest {
@@ -101,6 +104,7 @@ impl AppError {
             AppError::Forbidden(_) => (403, "permission_error", Some("forbidden")),
             AppError::ModelNotFound(_) => (404, "invalid_request_error", Some("model_not_found")),
             AppError::NotFound(_) => (404, "invalid_request_error", Some("not_found")),
+            AppError::UnknownUrl(_) => (404, "invalid_request_error", Some("unknown_url")),
             AppError::RequestTimeout(_) => (408, "invalid_request_error", Some("request_timeout")),
             AppError::InvalidRequest { .. } => (400, "invalid_request_error", None),
             AppError::PayloadTooLarge(_) => {

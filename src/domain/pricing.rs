@@ -20,6 +20,8 @@ pub struct ModelPrice {
     pub cache_read: PricePerToken,
     /// Per prompt token written to a cache.
     pub cache_write: PricePerToken,
+    /// Per billed request (`cost_per_request`; rerank), in the same femto units.
+    pub per_request: PricePerToken,
     /// Largest completion the model produces.
     pub max_output_tokens: u32,
     /// False when no price was found anywhere (the request is then free; warned at start).
@@ -39,6 +41,9 @@ pub struct TokenCounts {
     pub cache_write: u64,
     /// Of the cache writes, those with Anthropic's 1-hour TTL (inside `cache_write`).
     pub cache_write_1h: u64,
+    /// Requests billed per call (`cost_per_request`): one per answered rerank, or the
+    /// provider's search units.
+    pub requests: u64,
 }
 
 fn table_row(id: &str) -> Option<&'static super::price_table::PriceRow> {
@@ -55,7 +60,17 @@ pub fn resolve(cfg: &ModelConfig) -> ModelPrice {
     let from_cfg = |v: Option<f64>| v.and_then(PricePerToken::from_usd_per_mtok);
     let input = from_cfg(cfg.input_cost_per_mtok).or(row.map(|r| PricePerToken::from_femto(r.1)));
     let output = from_cfg(cfg.output_cost_per_mtok).or(row.map(|r| PricePerToken::from_femto(r.2)));
-    let known = input.is_some() && output.is_some();
+    let per_request = cfg
+        .cost_per_request
+        .and_then(|usd| PricePerToken::from_usd_per_mtok(usd * 1e6))
+        .unwrap_or_default();
+    // A model priced only per request, or an embedding/rerank model whose table row has
+    // no output price (it produces no completion), is priced all the same.
+    let output = output.or(
+        (cfg.kind != crate::config::ModelKind::Chat && input.is_some())
+            .then(PricePerToken::default),
+    );
+    let known = (input.is_some() && output.is_some()) || cfg.cost_per_request.is_some();
     let input = input.unwrap_or_default();
     let cache_read = from_cfg(cfg.cache_read_cost_per_mtok)
         .or(row.and_then(|r| r.3).map(PricePerToken::from_femto))
@@ -72,6 +87,7 @@ pub fn resolve(cfg: &ModelConfig) -> ModelPrice {
         output: output.unwrap_or_default(),
         cache_read,
         cache_write,
+        per_request,
         max_output_tokens,
         known,
     }
@@ -90,7 +106,8 @@ impl ModelPrice {
                 + self.cache_read.femto_cost(cached)
                 + self.cache_write.femto_cost(written - written_1h)
                 + 2 * self.input.femto_cost(written_1h)
-                + self.output.femto_cost(t.completion),
+                + self.output.femto_cost(t.completion)
+                + self.per_request.femto_cost(t.requests),
         )
     }
 
@@ -110,7 +127,9 @@ impl ModelPrice {
         } else {
             self.input.femto_cost(prompt_estimate)
         };
-        femto_to_nanos_ceil(prompt + self.output.femto_cost(completion))
+        femto_to_nanos_ceil(
+            prompt + self.output.femto_cost(completion) + self.per_request.femto_cost(1),
+        )
     }
 }
 
@@ -121,24 +140,9 @@ mod tests {
 
     fn model(name: &str, id: &str) -> ModelConfig {
         ModelConfig {
-            name: name.into(),
-            provider: ProviderKind::OpenAi,
-            model: id.into(),
-            api_base: None,
-            api_key: None,
-            input_cost_per_mtok: None,
-            output_cost_per_mtok: None,
-            cache_read_cost_per_mtok: None,
-            cache_write_cost_per_mtok: None,
-            max_output_tokens: None,
             timeout_s: 60,
             max_retries: 0,
-            rpm: None,
-            tpm: None,
-            proxy: None,
-            ca_file: None,
-            aliases: Vec::new(),
-            kind: crate::config::ModelKind::Chat,
+            ..ModelConfig::new(name, ProviderKind::OpenAi, id)
         }
     }
 
@@ -159,6 +163,7 @@ mod tests {
             cached_read: 200,
             cache_write: 0,
             cache_write_1h: 0,
+            ..TokenCounts::default()
         };
         assert_eq!(p.cost(t), Nanos(7_250_000));
         assert_eq!(p.max_output_tokens, 16384);
@@ -188,6 +193,7 @@ mod tests {
             cached_read: 0,
             cache_write: 100,
             cache_write_1h: 100,
+            ..TokenCounts::default()
         });
         assert!(worst >= real);
         assert_eq!(p.worst_case(0, None), p.worst_case(0, Some(10_000_000)));
@@ -204,6 +210,7 @@ mod tests {
             cached_read: 0,
             cache_write: 6_000_000,
             cache_write_1h: 4_000_000,
+            requests: 0,
         };
         // 1M plain × $3 + 2M 5-minute × $3.75 + 4M 1-hour × $6.
         assert_eq!(

@@ -465,6 +465,7 @@ impl WireUsage {
             cached_tokens: read,
             cache_creation_tokens: created,
             cache_creation_1h_tokens: created_1h,
+            billed_requests: 0,
         }
     }
 }

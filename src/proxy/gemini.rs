@@ -476,6 +476,7 @@ impl WireUsage {
             cached_tokens: self.cached_content_token_count,
             cache_creation_tokens: 0,
             cache_creation_1h_tokens: 0,
+            billed_requests: 0,
         }
     }
 }

@@ -23,7 +23,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/chat/completions", web::post().to(chat_completions))
         .route("/v1/chat/completions", web::post().to(chat_completions))
         .route("/models", web::get().to(list_models))
-        .route("/v1/models", web::get().to(list_models));
+        .route("/v1/models", web::get().to(list_models))
+        .route("/models/{id:.+}", web::get().to(get_model))
+        .route("/v1/models/{id:.+}", web::get().to(get_model));
 }
 
 /// The virtual key of a proxy request: `Authorization: Bearer sk-…`, or `x-api-key`
@@ -77,34 +79,65 @@ async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         Err(e) if anthropic => return super::doors::messages::error_response(&e),
         Err(e) => return actix_web::ResponseError::error_response(&e),
     };
-    let created = state.started_at;
-    let created_at = chrono::DateTime::from_timestamp(created, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
     let names: Vec<&String> = state
         .router
         .names()
         .iter()
         .filter(|n| caller.may_use(n))
         .collect();
-    let item = |name: &str| {
-        let mut m = serde_json::json!({"type": "model", "id": name, "display_name": name, "created_at": created_at,
-            "lifecycle": {"status": "active"}});
-        if !anthropic {
-            m["object"] = "model".into();
-            m["created"] = created.into();
-            m["owned_by"] = "tollgate".into();
-        }
-        m
-    };
-    let data: Vec<serde_json::Value> = names.iter().map(|n| item(n)).collect();
+    let data: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| model_item(n, anthropic, state.started_at))
+        .collect();
     let mut list = serde_json::json!({"data": data, "has_more": false,
         "first_id": names.first(), "last_id": names.last()});
     if !anthropic {
         list["object"] = "list".into();
     }
     HttpResponse::Ok().json(list)
+}
+
+/// One model as `GET /models` lists it: Anthropic's fields, and OpenAI's unless asked
+/// in Anthropic's shape.
+fn model_item(name: &str, anthropic: bool, created: i64) -> serde_json::Value {
+    let created_at = chrono::DateTime::from_timestamp(created, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let mut m = serde_json::json!({"type": "model", "id": name, "display_name": name, "created_at": created_at,
+        "lifecycle": {"status": "active"}});
+    if !anthropic {
+        m["object"] = "model".into();
+        m["created"] = created.into();
+        m["owned_by"] = "tollgate".into();
+    }
+    m
+}
+
+/// `GET /models/{id}` (`models.retrieve`): the model, named as asked (a name or an
+/// alias), when the key may use it; otherwise 404 `model_not_found`.
+async fn get_model(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let anthropic =
+        req.headers().contains_key("x-api-key") || req.headers().contains_key("anthropic-version");
+    let refuse = |e: AppError| {
+        if anthropic {
+            super::doors::messages::error_response(&e)
+        } else {
+            actix_web::ResponseError::error_response(&e)
+        }
+    };
+    let caller = match authenticate(&state, &req) {
+        Ok(caller) => caller,
+        Err(e) => return refuse(e),
+    };
+    let id = req.match_info().get("id").unwrap_or_default();
+    match state.router.group(id).filter(|g| caller.may_use(&g.name)) {
+        Some(_) => HttpResponse::Ok().json(model_item(id, anthropic, state.started_at)),
+        None => refuse(AppError::ModelNotFound(format!(
+            "The model `{}` does not exist or you do not have access to it.",
+            super::admission::printable(id)
+        ))),
+    }
 }
 
 /// `POST /chat/completions`.

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod anthropic;
 pub mod check;
 pub mod client;
+pub mod cors;
 pub mod doors;
 pub mod gemini;
 pub mod handler;
@@ -60,6 +61,8 @@ pub enum ProviderKind {
     Gemini,
     /// Mistral chat completions.
     Mistral,
+    /// Cohere (rerank only: its `/v2/rerank`).
+    Cohere,
 }
 
 impl ProviderKind {
@@ -71,6 +74,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
             ProviderKind::Mistral => "mistral",
+            ProviderKind::Cohere => "cohere",
         }
     }
 }
@@ -224,6 +228,7 @@ pub async fn complete(
         ProviderKind::Anthropic => anthropic::Anthropic.complete(http, up, req).await,
         ProviderKind::Gemini => gemini::Gemini.complete(http, up, req).await,
         ProviderKind::Mistral => mistral::Mistral.complete(http, up, req).await,
+        ProviderKind::Cohere => Err(no_chat(up)),
     }
 }
 
@@ -241,7 +246,17 @@ pub async fn stream(
         ProviderKind::Anthropic => anthropic::Anthropic.stream(http, up, req).await,
         ProviderKind::Gemini => gemini::Gemini.stream(http, up, req).await,
         ProviderKind::Mistral => mistral::Mistral.stream(http, up, req).await,
+        ProviderKind::Cohere => Err(no_chat(up)),
     }
+}
+
+/// Cohere deployments serve rerank only (the config refuses them as chat models, so
+/// this is a guard, not a path).
+fn no_chat(up: &Upstream) -> UpstreamError {
+    UpstreamError::InvalidRequest(format!(
+        "{} is a Cohere rerank deployment and has no chat",
+        up.model_id
+    ))
 }
 
 /// The provider's cheapest authenticated call (its model list): URL and headers.
@@ -252,6 +267,14 @@ pub(crate) fn model_list_request(up: &Upstream) -> (String, Vec<(&'static str, S
         }
         ProviderKind::Anthropic => anthropic::model_list_request(up),
         ProviderKind::Gemini => gemini::model_list_request(up),
+        ProviderKind::Cohere => {
+            let url = format!("{}/v1/models", up.api_base.trim_end_matches('/'));
+            let auth = up
+                .api_key
+                .iter()
+                .map(|k| ("authorization", format!("Bearer {k}")));
+            (url, auth.collect())
+        }
     }
 }
 

@@ -515,6 +515,7 @@ impl WireUsage {
             cached_tokens: cached.or(self.prompt_cache_hit_tokens).unwrap_or(0),
             cache_creation_tokens: 0,
             cache_creation_1h_tokens: 0,
+            billed_requests: 0,
         }
     }
 }

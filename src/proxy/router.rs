@@ -27,6 +27,8 @@ pub struct Deployment {
     pub max_retries: u32,
     /// Per-deployment rpm/tpm window.
     pub window: Window,
+    /// Request shape of an `openai_compatible` rerank model.
+    pub rerank_format: crate::config::RerankFormat,
 }
 
 /// All deployments of one client-facing model name.
@@ -79,6 +81,7 @@ impl Router {
                 price,
                 max_retries: m.max_retries,
                 window: Window::new(m.rpm, m.tpm),
+                rerank_format: m.rerank_format,
             };
             let group = groups.entry(m.name.clone()).or_insert_with(|| {
                 names.push(m.name.clone());

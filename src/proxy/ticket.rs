@@ -298,5 +298,6 @@ pub fn counts(u: &Usage) -> TokenCounts {
         cached_read: u.cached_tokens,
         cache_write: u.cache_creation_tokens,
         cache_write_1h: u.cache_creation_1h_tokens,
+        requests: u.billed_requests,
     }
 }

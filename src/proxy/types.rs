@@ -206,6 +206,8 @@ pub struct Usage {
     pub cache_creation_tokens: u64,
     /// Of the cache writes, those with the 1-hour TTL (billed at 2× input).
     pub cache_creation_1h_tokens: u64,
+    /// Calls billed per request (rerank's `cost_per_request`); zero for chat.
+    pub billed_requests: u64,
 }
 
 impl Usage {

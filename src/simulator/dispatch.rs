@@ -71,6 +71,10 @@ pub(super) async fn gemini_call(
     req: HttpRequest,
     body: Bytes,
 ) -> HttpResponse {
+    let action = req.match_info().get("model_action").unwrap_or("");
+    if let Some(model) = action.strip_suffix(":batchEmbedContents") {
+        return super::embeddings::gemini_batch(&sim, &req, &body, model);
+    }
     serve(&sim, SimProvider::Gemini, &req, &body).await
 }
 

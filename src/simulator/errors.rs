@@ -106,6 +106,11 @@ impl Rejection {
         Self::new(401, json!({"detail": "Unauthorized"}))
     }
 
+    /// Cohere's `{"id", "message"}`.
+    pub fn cohere(status: u16, message: &str) -> Self {
+        Self::new(status, json!({"id": "sim-error", "message": message}))
+    }
+
     fn new(status: u16, body: Value) -> Self {
         Self {
             status,

@@ -16,6 +16,7 @@
 mod anthropic;
 mod anthropic_blocks;
 mod dispatch;
+mod embeddings;
 mod errors;
 mod fault;
 mod gemini;
@@ -26,6 +27,7 @@ mod model_list;
 mod openai;
 mod openai_messages;
 mod reply;
+mod rerank;
 mod responses;
 mod stream;
 mod tokens;
@@ -219,6 +221,17 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/openai/v1/chat/completions", web::post().to(openai_call))
         .route("/anthropic/v1/messages", web::post().to(anthropic_call))
         .route("/openai/v1/responses", web::post().to(responses::create))
+        .route(
+            "/openai/v1/embeddings",
+            web::post().to(embeddings::openai_style),
+        )
+        .route(
+            "/mistral/v1/embeddings",
+            web::post().to(embeddings::openai_style),
+        )
+        .route("/cohere/v2/rerank", web::post().to(rerank::cohere))
+        .route("/openai/v1/rerank", web::post().to(rerank::jina))
+        .route("/tei/rerank", web::post().to(rerank::tei))
         .route(
             "/gemini/v1beta/models/{model_action}",
             web::post().to(gemini_call),

@@ -21,24 +21,13 @@ const VIA_SOCKS: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
 /// An OpenAI deployment named `name` at `base` (an `http(s)://host:port` without path).
 fn openai_at(name: &str, base: &str) -> ModelConfig {
     ModelConfig {
-        name: name.to_string(),
-        provider: ProviderKind::OpenAi,
-        model: "gpt-4o".to_string(),
         api_base: Some(format!("{base}/openai/v1")),
         api_key: Some(Secret::literal(DEFAULT_API_KEY)),
         input_cost_per_mtok: Some(2.5),
         output_cost_per_mtok: Some(10.0),
-        cache_read_cost_per_mtok: None,
-        cache_write_cost_per_mtok: None,
-        max_output_tokens: None,
         timeout_s: 20,
         max_retries: 0,
-        rpm: None,
-        tpm: None,
-        proxy: None,
-        ca_file: None,
-        aliases: Vec::new(),
-        kind: tollgate::config::ModelKind::Chat,
+        ..ModelConfig::new(name, ProviderKind::OpenAi, "gpt-4o")
     }
 }
 

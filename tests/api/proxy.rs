@@ -96,7 +96,8 @@ async fn models_lists_what_the_key_may_use() {
         })
         .await;
     let list = app.get_bearer("/v1/models", &all).await.json();
-    assert_eq!(list["data"].as_array().unwrap().len(), 4);
+    // The walkthrough's four chat models and the demo's embedding and rerank models.
+    assert_eq!(list["data"].as_array().unwrap().len(), 6);
     let list = app.get_bearer("/models", &one).await.json();
     assert_eq!(list["data"][0]["id"], "gpt-4o");
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
@@ -104,6 +105,77 @@ async fn models_lists_what_the_key_may_use() {
         app.get_bearer("/models", "sk-nope").await.status,
         StatusCode::UNAUTHORIZED
     );
+    // models.retrieve: a name or an alias the key may use; anything else 404 model_not_found.
+    let got = app.get_bearer("/v1/models/gpt-4o", &one).await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+    assert_eq!(
+        (got.json()["id"].clone(), got.json()["object"].clone()),
+        (json!("gpt-4o"), json!("model"))
+    );
+    let alias = app
+        .get_bearer("/models/claude-sonnet-4-5-20250929", &all)
+        .await;
+    assert_eq!(
+        alias.json()["id"],
+        "claude-sonnet-4-5-20250929",
+        "{}",
+        alias.body
+    );
+    for (path, key) in [
+        ("/v1/models/claude-3-5-sonnet", &one),
+        ("/v1/models/no-such-model", &all),
+    ] {
+        let missing = app.get_bearer(path, key).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            missing.json()["error"]["code"],
+            "model_not_found",
+            "{path}: {}",
+            missing.body
+        );
+    }
+    assert_eq!(
+        app.get_bearer("/v1/models/gpt-4o", "sk-nope").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// No client meets an empty 404: an unknown path is named in its door's error format.
+#[actix_web::test]
+async fn unknown_paths_are_named_in_the_doors_error_format() {
+    let app = spawn_app().await;
+    let key = app.key("k").await;
+    for path in [
+        "/v1/completions",
+        "/v1/audio/speech",
+        "/v1/images/generations",
+        "/nope",
+    ] {
+        let resp = app
+            .post_json(path, &json!({"model": "gpt-4o"}), Some(&key))
+            .await;
+        assert_eq!(resp.status, StatusCode::NOT_FOUND, "{path}");
+        let error = &resp.json()["error"];
+        assert_eq!(error["code"], "unknown_url", "{path}: {}", resp.body);
+        assert_eq!(error["type"], "invalid_request_error");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("POST {path}")),
+            "{}",
+            resp.body
+        );
+    }
+    let anthropic = app
+        .post_json("/v1/messages/batches", &json!({}), Some(&key))
+        .await;
+    assert_eq!(anthropic.status, StatusCode::NOT_FOUND);
+    assert_eq!(anthropic.json()["type"], "error", "{}", anthropic.body);
+    assert_eq!(anthropic.json()["error"]["type"], "not_found_error");
+    let page = app.get("/no-such-page").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(!page.body.is_empty());
 }
 
 #[actix_web::test]

@@ -4,22 +4,50 @@
 
 use crate::helpers::*;
 
-fn sdk_available() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import openai"])
+/// Runs `tests/sdk/{script}` with `args` and returns what it printed; fails the test
+/// with its output when it fails.
+async fn run_sdk_script(script: &str, args: Vec<String>) -> String {
+    let path = format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = actix_web::web::block(move || {
+        std::process::Command::new("python3")
+            .arg(path)
+            .args(&args)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "SDK run failed:
+{stdout}
+{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Whether the Python module is installed; in CI it must be (`.ci/run` installs it).
+fn sdk_ready(module: &str) -> bool {
+    let present = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
         .output()
         .map(|o| o.status.success())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if !present {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have the Python package {module} (installed by .ci/run)"
+        );
+        eprintln!("skipped: the Python package {module} is not installed (pip install {module})");
+    }
+    present
 }
 
 #[actix_web::test]
 async fn the_openai_python_sdk_works_for_every_model() {
-    if !sdk_available() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must have the OpenAI SDK (installed by .ci/run)"
-        );
-        eprintln!("skipped: the OpenAI Python SDK is not installed (pip install openai)");
+    if !sdk_ready("openai") {
         return;
     }
     let app = spawn_app().await;
@@ -30,20 +58,10 @@ async fn the_openai_python_sdk_works_for_every_model() {
             ..KeySpec::default()
         })
         .await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_sdk_check.py");
-    let mut args = vec![script.to_string(), format!("{}/v1", app.url), key];
+    let script = "openai_sdk_check.py";
+    let mut args = vec![format!("{}/v1", app.url), key];
     args.extend(WALKTHROUGH_MODELS.iter().map(|m| m.to_string()));
-    let output =
-        actix_web::web::block(move || std::process::Command::new("python3").args(&args).output())
-            .await
-            .unwrap()
-            .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "SDK run failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_sdk_script(script, args).await;
     assert_eq!(stdout.lines().count(), 16, "{stdout}");
     app.flush_ledger().await;
     assert_eq!(
@@ -56,12 +74,31 @@ async fn the_openai_python_sdk_works_for_every_model() {
     );
 }
 
-fn anthropic_sdk_available() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import anthropic"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+/// The OpenAI SDK's `embeddings.create` (its base64 default, float, `dimensions`)
+/// against each provider kind, and its typed error for a chat model.
+#[actix_web::test]
+async fn the_openai_python_sdk_embeds_through_every_provider_kind() {
+    if !sdk_ready("openai") {
+        return;
+    }
+    let app = crate::rag::rag_app().await;
+    let key = app.key("sdk-embeddings").await;
+    let script = "openai_sdk_embeddings_check.py";
+    let models = [
+        "text-embedding-3-small",
+        "local-embed",
+        "codestral-embed",
+        "gemini-embed",
+    ];
+    let mut args = vec![format!("{}/v1", app.url), key, "gpt-4o".into()];
+    args.extend(models.iter().map(|m| m.to_string()));
+    let stdout = run_sdk_script(script, args).await;
+    assert_eq!(stdout.lines().count(), 3 * models.len() + 1, "{stdout}");
+    app.flush_ledger().await;
+    assert_eq!(
+        app.query_i64("SELECT COUNT(*) FROM request_logs WHERE success = 1 AND call_type = 'aembedding' AND cost > 0"),
+        3 * models.len() as i64
+    );
 }
 
 /// The official Anthropic Python SDK through the Messages door: create and stream for
@@ -69,33 +106,15 @@ fn anthropic_sdk_available() -> bool {
 /// Bearer token, count_tokens, models.list and a typed not-found error.
 #[actix_web::test]
 async fn the_anthropic_python_sdk_works_through_the_messages_door() {
-    if !anthropic_sdk_available() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must have the Anthropic SDK (installed by .ci/run)"
-        );
-        eprintln!("skipped: the Anthropic Python SDK is not installed (pip install anthropic)");
+    if !sdk_ready("anthropic") {
         return;
     }
     let app = spawn_app().await;
     let key = app.key("anthropic-sdk").await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/sdk/anthropic_sdk_check.py"
-    );
-    let mut args = vec![script.to_string(), app.url.clone(), key];
+    let script = "anthropic_sdk_check.py";
+    let mut args = vec![app.url.clone(), key];
     args.extend(WALKTHROUGH_MODELS.iter().map(|m| m.to_string()));
-    let output =
-        actix_web::web::block(move || std::process::Command::new("python3").args(&args).output())
-            .await
-            .unwrap()
-            .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "SDK run failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_sdk_script(script, args).await;
     assert_eq!(stdout.lines().count(), 17, "{stdout}");
     app.flush_ledger().await;
     assert_eq!(

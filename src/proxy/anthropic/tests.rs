@@ -155,6 +155,7 @@ fn a_tool_use_response_with_cache_usage_is_read() {
             cached_tokens: 7,
             cache_creation_tokens: 5,
             cache_creation_1h_tokens: 0,
+            ..Usage::default()
         }
     );
     assert_eq!(finish_reason("max_tokens"), FinishReason::Length);

@@ -128,6 +128,7 @@ fn a_function_call_response_gets_minted_ids_and_tool_calls_reason() {
             cached_tokens: 4,
             cache_creation_tokens: 0,
             cache_creation_1h_tokens: 0,
+            ..Usage::default()
         }
     );
 }

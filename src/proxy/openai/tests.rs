@@ -120,6 +120,7 @@ fn a_tool_call_response_is_read_with_usage() {
             cached_tokens: 4,
             cache_creation_tokens: 0,
             cache_creation_1h_tokens: 0,
+            ..Usage::default()
         }
     );
 }

@@ -234,6 +234,7 @@ mod tests {
             cached_tokens: 4,
             cache_creation_tokens: 0,
             cache_creation_1h_tokens: 0,
+            ..Usage::default()
         };
         let resp = ChatResponse {
             id: "chatcmpl-1".into(),

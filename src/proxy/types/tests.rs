@@ -27,6 +27,7 @@ fn response_renders_openai_shape_with_cached_tokens() {
             cached_tokens: 4,
             cache_creation_tokens: 0,
             cache_creation_1h_tokens: 0,
+            ..Usage::default()
         },
     };
     let v = resp.to_openai_json();

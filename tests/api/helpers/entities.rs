@@ -20,24 +20,12 @@ pub fn demo_models() -> Vec<tollgate::config::ModelConfig> {
     ]
     .into_iter()
     .map(|(name, provider)| tollgate::config::ModelConfig {
-        name: name.to_string(),
-        provider,
-        model: name.to_string(),
         api_base: Some("http://127.0.0.1:9".to_string()),
-        api_key: None,
         input_cost_per_mtok: Some(1.0),
         output_cost_per_mtok: Some(2.0),
-        cache_read_cost_per_mtok: None,
-        cache_write_cost_per_mtok: None,
-        max_output_tokens: None,
         timeout_s: 5,
         max_retries: 0,
-        rpm: None,
-        tpm: None,
-        proxy: None,
-        ca_file: None,
-        aliases: Vec::new(),
-        kind: tollgate::config::ModelKind::Chat,
+        ..tollgate::config::ModelConfig::new(name, provider, name)
     })
     .collect()
 }

@@ -12,7 +12,9 @@ pub fn parts(e: &AppError) -> (u16, &'static str) {
     match e {
         AppError::Authentication(_) => (401, "authentication_error"),
         AppError::ModelNotAllowed(_) | AppError::Forbidden(_) => (403, "permission_error"),
-        AppError::ModelNotFound(_) | AppError::NotFound(_) => (404, "not_found_error"),
+        AppError::ModelNotFound(_) | AppError::NotFound(_) | AppError::UnknownUrl(_) => {
+            (404, "not_found_error")
+        }
         AppError::InvalidRequest { .. } => (400, "invalid_request_error"),
         AppError::PayloadTooLarge(_) => (413, "request_too_large"),
         AppError::RequestTimeout(_) => (408, "timeout_error"),

@@ -5,24 +5,20 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::Value;
 
+use super::super::upstream::{client_error, read_all, retryable_status, BODY_LIMIT, ERROR_LIMIT};
 use super::stream::MessagesRelay;
 use super::{Parsed, Reply};
 use crate::error::AppError;
 use crate::proxy::anthropic::WireUsage;
-use crate::proxy::client::{Client, ClientError};
+use crate::proxy::client::Client;
 use crate::proxy::router::Deployment;
 use crate::proxy::ticket::Ticket;
 use crate::proxy::{ProviderKind, Usage};
 
 /// The version sent when the client names none.
 const DEFAULT_VERSION: &str = "2023-06-01";
-/// Largest answer read whole.
-const BODY_LIMIT: usize = 32 * 1024 * 1024;
-/// Largest error body read.
-const ERROR_LIMIT: usize = 64 * 1024;
 
 fn url(d: &Deployment, path: &str) -> String {
     let base = d.upstream.api_base.trim_end_matches('/');
@@ -47,52 +43,6 @@ fn headers<'a>(req: &'a actix_web::HttpRequest, key: &'a str) -> Vec<(&'static s
         out.push(("anthropic-beta", beta));
     }
     out
-}
-
-fn client_error(e: ClientError) -> (AppError, bool) {
-    match e {
-        ClientError::Timeout => (
-            AppError::GatewayTimeout("the provider did not answer in time".into()),
-            true,
-        ),
-        ClientError::Connect(m) => (
-            AppError::BadGateway(format!("could not reach the provider ({m})")),
-            true,
-        ),
-        ClientError::Interrupted(m) => (AppError::BadGateway(m), false),
-        ClientError::Protocol(m) | ClientError::Invalid(m) => (
-            AppError::BadGateway(format!("the provider sent an invalid response ({m})")),
-            false,
-        ),
-    }
-}
-
-/// Reads a whole body within `timeout` and `limit`.
-async fn read_all(
-    resp: crate::proxy::client::Response,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Vec<u8>, AppError> {
-    let mut body = std::pin::pin!(resp.body());
-    let mut out = Vec::new();
-    let read = async {
-        while let Some(piece) = body.next().await {
-            let piece = piece.map_err(|e| {
-                AppError::BadGateway(format!("the provider's answer was cut ({e})"))
-            })?;
-            if out.len() + piece.len() > limit {
-                return Err(AppError::BadGateway(
-                    "the provider's answer is too large".into(),
-                ));
-            }
-            out.extend_from_slice(&piece);
-        }
-        Ok(())
-    };
-    tokio::time::timeout(timeout, read).await.map_err(|_| {
-        AppError::GatewayTimeout("the provider did not finish its answer in time".into())
-    })??;
-    Ok(out)
 }
 
 /// Calls the Anthropic deployments of `order` until one answers.
@@ -178,7 +128,7 @@ pub(super) async fn call(
             .ok()
             .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
             .unwrap_or_else(|| format!("the provider answered HTTP {status}"));
-        let retryable = matches!(status, 408 | 409 | 429 | 500 | 502 | 503 | 504 | 529);
+        let retryable = retryable_status(status);
         if retryable && attempt + 1 < attempts {
             let pause = wait
                 .unwrap_or(Duration::from_millis(100 << attempt.min(5)))

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::Utc;
-use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use super::super::admission::{self, Ask};
@@ -24,6 +23,7 @@ use super::super::handler::{bearer, call_upstream, read_body, with_headers};
 use super::super::router::{Answer, Deployment};
 use super::super::ticket::{truncate_body, Outcome, Ticket};
 use super::super::{Client, ProviderKind, Usage};
+use super::upstream;
 use crate::app::AppState;
 use crate::config::ModelKind;
 use crate::domain::tokens;
@@ -301,12 +301,7 @@ async fn passthrough(
             d.upstream.timeout,
         )
         .await
-        .map_err(|e| match e {
-            crate::proxy::client::ClientError::Timeout => {
-                AppError::GatewayTimeout("the provider did not answer in time".into())
-            }
-            other => AppError::BadGateway(format!("could not reach the provider ({other})")),
-        })?;
+        .map_err(|e| upstream::client_error(e).0)?;
     ticket.upstream_s = Some(started.elapsed().as_secs_f64());
     let status = resp.status;
     if (200..300).contains(&status) && stream {
@@ -317,31 +312,11 @@ async fn passthrough(
         ))));
     }
     let limit = if (200..300).contains(&status) {
-        32 << 20
+        upstream::BODY_LIMIT
     } else {
-        64 << 10
+        upstream::ERROR_LIMIT
     };
-    let mut raw = Vec::new();
-    let mut pieces = std::pin::pin!(resp.body());
-    let read = async {
-        while let Some(piece) = pieces.next().await {
-            let piece = piece.map_err(|e| {
-                AppError::BadGateway(format!("the provider's answer was cut ({e})"))
-            })?;
-            if raw.len() + piece.len() > limit {
-                return Err(AppError::BadGateway(
-                    "the provider's answer is too large".into(),
-                ));
-            }
-            raw.extend_from_slice(&piece);
-        }
-        Ok(())
-    };
-    tokio::time::timeout(d.upstream.timeout, read)
-        .await
-        .map_err(|_| {
-            AppError::GatewayTimeout("the provider did not finish its answer in time".into())
-        })??;
+    let raw = upstream::read_all(resp, limit, d.upstream.timeout).await?;
     let text = String::from_utf8_lossy(&raw).replace(key, "***");
     if (200..300).contains(&status) {
         let usage = serde_json::from_str::<Value>(&text)
