@@ -23,7 +23,7 @@ impl TestApp {
 fn codex_body(model: &str, stream: bool) -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/clients/codex-responses.json"
+        "/tests/fixtures/clients/codex-responses.json"
     );
     let captured: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("captured Codex request"))
