@@ -202,6 +202,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
             &state.config.server.cors_origins,
         ));
         actix_web::App::new()
+            .wrap_fn(crate::web::security_headers::add)
             .wrap_fn(move |req, next| cors.handle(req, next))
             .app_data(state.clone())
             .app_data(web::Data::new(providers))

@@ -165,6 +165,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE request_logs ADD COLUMN user_agent TEXT;
     ALTER TABLE request_logs ADD COLUMN requested_model TEXT;
     "#,
+    // 5: failed logins counted per client address too (login throttling that an
+    // attacker elsewhere cannot turn into a lockout).
+    r#"
+    ALTER TABLE login_failures ADD COLUMN client TEXT NOT NULL DEFAULT '';
+    CREATE INDEX login_failures_client ON login_failures(client, at);
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -141,13 +141,17 @@ impl Db {
         .await
     }
 
-    /// Consistent online copy of the database into `out` (SQLite backup API).
+    /// Consistent online copy of the database into `out` (`VACUUM INTO`).
     pub fn backup_to(&self, out: &Path) -> Result<(), DbError> {
         let conn = self.conn()?;
-        let mut dest = Connection::open(out)
-            .map_err(|e| DbError::Open(format!("cannot create {}: {e}", out.display())))?;
-        let backup = rusqlite::backup::Backup::new(&conn, &mut dest)?;
-        backup.run_to_completion(256, Duration::from_millis(0), None)?;
+        let path = out
+            .to_str()
+            .ok_or_else(|| DbError::Open(format!("{} is not a UTF-8 path", out.display())))?;
+        // One read transaction copies a consistent snapshot: in WAL mode writers go on
+        // beside it, and nothing restarts the copy when they write (the page-by-page
+        // backup API starts over on every write and could run forever under traffic).
+        conn.execute("VACUUM INTO ?1", [path])
+            .map_err(|e| DbError::Open(format!("cannot write {}: {e}", out.display())))?;
         Ok(())
     }
 }

@@ -10,8 +10,19 @@ use crate::db::{audit, now_ms, sessions, users};
 
 /// bcrypt cost: ~50 ms per hash on a small server.
 const BCRYPT_COST: u32 = 10;
-/// Failed logins allowed per username per window.
-pub const MAX_FAILURES: i64 = 5;
+/// Failed logins allowed per window: 5 for one username from one client address, 20
+/// from one address whatever the username, 100 for one username from everywhere.
+///
+/// Counting per address is what keeps the admin from being locked out: wrong
+/// passwords sent from elsewhere fill that address's counters, not the admin's own,
+/// so the admin can still sign in from their machine. Only an attacker with 20 or
+/// more addresses can fill the per-username total, and 100 guesses per 15 minutes
+/// against bcrypt and 8-character passwords is no useful rate for guessing.
+pub const ATTEMPT_LIMITS: sessions::AttemptLimits = sessions::AttemptLimits {
+    per_user_and_client: 5,
+    per_client: 20,
+    per_user: 100,
+};
 /// The throttling window.
 pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Shortest password accepted.
@@ -101,20 +112,25 @@ pub fn check_password_rules(password: &str) -> Result<(), DomainError> {
 
 /// Verifies credentials with throttling, and opens a session on success.
 /// Unknown users and wrong passwords get the same message and both count as failures.
+/// `client` is the address the attempt came from (see [`ATTEMPT_LIMITS`]).
 pub fn login(
     conn: &Connection,
     username: &str,
     password: &str,
+    client: &str,
     session_hours: u32,
 ) -> Result<(SessionUser, NewSession), DomainError> {
     let now = now_ms();
     sessions::prune(conn, now, FAILURE_WINDOW_MS)?;
-    if sessions::failures_since(conn, username, now - FAILURE_WINDOW_MS)? >= MAX_FAILURES {
-        audit::record(conn, username, "login.throttled", username, "", now)?;
+    let since = now - FAILURE_WINDOW_MS;
+    let Some(attempt) =
+        sessions::claim_attempt(conn, username, client, since, now, ATTEMPT_LIMITS)?
+    else {
+        audit::record(conn, username, "login.throttled", username, client, now)?;
         return Err(DomainError::Throttled(
-            "too many failed logins for this user; try again in 15 minutes".into(),
+            "too many failed logins; try again in 15 minutes".into(),
         ));
-    }
+    };
     let user = users::by_username(conn, username)?;
     let ok = match &user {
         Some(u) if !u.disabled => u
@@ -133,14 +149,17 @@ pub fn login(
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => {
-            sessions::record_failure(conn, username, now)?;
-            audit::record(conn, username, "login.failed", username, "", now)?;
+            // The claimed attempt stays as the failure.
+            audit::record(conn, username, "login.failed", username, client, now)?;
             return Err(DomainError::Unauthorized(
                 "wrong username or password".into(),
             ));
         }
     };
-    sessions::clear_failures(conn, username)?;
+    sessions::release_attempt(conn, attempt)?;
+    // Only this address's failures: a success must not hand an attacker elsewhere
+    // fresh guesses.
+    sessions::clear_failures_from(conn, username, client)?;
     let token = random_base62(40);
     let csrf_token = random_base62(32);
     let max_age_s = i64::from(session_hours.max(1)) * 3600;

@@ -106,10 +106,6 @@ pub struct Directory {
     version: AtomicU64,
 }
 
-fn parse_models(json: &str) -> Vec<String> {
-    serde_json::from_str::<Vec<String>>(json).unwrap_or_default()
-}
-
 fn period(text: &Option<String>) -> BudgetPeriod {
     BudgetPeriod::parse(text.as_deref()).unwrap_or(BudgetPeriod::Lifetime)
 }
@@ -121,7 +117,7 @@ fn to_u32(v: Option<i64>) -> Option<u32> {
 fn key_entry(k: KeyRow) -> KeyEntry {
     KeyEntry {
         period: period(&k.budget_duration),
-        models: parse_models(&k.models),
+        models: super::input::models_from_json(&k.models),
         rpm: to_u32(k.rpm),
         tpm: k.tpm.and_then(|v| u64::try_from(v).ok()),
         id: k.id,
@@ -139,7 +135,7 @@ fn key_entry(k: KeyRow) -> KeyEntry {
 fn team_entry(t: TeamRow, allocated: Nanos) -> TeamEntry {
     TeamEntry {
         period: period(&t.budget_duration),
-        models: parse_models(&t.models),
+        models: super::input::models_from_json(&t.models),
         rpm: to_u32(t.rpm),
         tpm: t.tpm.and_then(|v| u64::try_from(v).ok()),
         id: t.id,

@@ -120,25 +120,38 @@ pub fn models_to_json(models: &[String]) -> String {
     serde_json::to_string(models).unwrap_or_else(|_| "[]".to_string())
 }
 
-/// A stored model list (JSON array text); unreadable text means "all".
+/// A stored model list (JSON array text).
+///
+/// An unreadable list (a row edited by hand) allows no model: since `[]` means every
+/// model, falling back to an empty list would grant them all. It reads as one entry
+/// naming the problem, which matches no model and shows on the pages.
 pub fn models_from_json(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
+    serde_json::from_str(text).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "unreadable model list in the database; no model allowed");
+        vec![UNREADABLE_MODELS.to_string()]
+    })
 }
+
+/// The model list entry standing for a list that could not be read.
+pub const UNREADABLE_MODELS: &str = "(unreadable model list)";
 
 /// A login name: a [`name`] of letters, digits and `. _ - @` only.
 pub fn username(lang: Lang, text: &str) -> Result<String, DomainError> {
     let name = name(lang, "user_id", ("用户名", "user_id"), text)?;
+    // At least one letter or digit: `.` and `..` would be path segments in the
+    // pages' URLs (`/users/..`).
     if name
         .chars()
         .all(|c| c.is_alphanumeric() || "._-@".contains(c))
+        && name.chars().any(char::is_alphanumeric)
     {
         return Ok(name);
     }
     Err(DomainError::invalid(
         "user_id",
         lang.pick(
-            format!("用户名「{name}」只能包含字母、数字和 . _ - @"),
-            format!("user_id `{name}` may only contain letters, digits and . _ - @"),
+            format!("用户名「{name}」只能包含字母、数字和 . _ - @，且至少有一个字母或数字"),
+            format!("user_id `{name}` may only contain letters, digits and . _ - @, with at least one letter or digit"),
         ),
     ))
 }

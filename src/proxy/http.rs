@@ -241,9 +241,18 @@ impl<T: EventTranslator> Driver<T> {
             ..
         } = self;
         let mut on_event = |ev: SseEvent<'_>| translate(translator, pending, ended, ev);
-        match bytes {
+        let fed = match bytes {
             Some(bytes) => parser.feed_each(bytes, &mut on_event),
-            None => parser.finish_each(&mut on_event),
+            None => {
+                parser.finish_each(&mut on_event);
+                Ok(())
+            }
+        };
+        if let Err(e) = fed {
+            if !*ended {
+                pending.push_back(Err(UpstreamError::Protocol(e.to_string())));
+                *ended = true;
+            }
         }
         self.after_events();
     }

@@ -32,7 +32,7 @@ pub struct Relay {
     include_usage: bool,
     usage: Option<Usage>,
     prompt_estimate: u64,
-    streamed_chars: u64,
+    streamed: crate::proxy::relay::Streamed,
     text: String,
     keep_text: bool,
     done: bool,
@@ -56,7 +56,7 @@ impl Relay {
             include_usage,
             usage: None,
             prompt_estimate,
-            streamed_chars: 0,
+            streamed: crate::proxy::relay::Streamed::default(),
             text: String::new(),
             keep_text,
             done: false,
@@ -92,10 +92,11 @@ impl Relay {
                 self.saw_text(t.chars().count() as u64, |out| out.push_str(t));
             }
             for call in &c.delta.tool_calls {
-                self.streamed_chars += call
-                    .arguments
-                    .as_ref()
-                    .map_or(0, |a| a.chars().count() as u64);
+                self.streamed.add(
+                    call.arguments
+                        .as_ref()
+                        .map_or(0, |a| a.chars().count() as u64),
+                );
             }
         }
     }
@@ -106,7 +107,7 @@ impl Relay {
 
     /// Counts streamed text, and keeps it (up to 16 KiB) when bodies are stored.
     fn saw_text(&mut self, chars: u64, append: impl FnOnce(&mut String)) {
-        self.streamed_chars += chars;
+        self.streamed.add(chars);
         if self.keep_text && self.text.len() < 16 * 1024 {
             append(&mut self.text);
         }
@@ -115,11 +116,7 @@ impl Relay {
     /// Usage reported by the provider, or an estimate of what was streamed when the
     /// stream broke before the provider said.
     fn usage_so_far(&self) -> Usage {
-        self.usage.unwrap_or(Usage {
-            prompt_tokens: self.prompt_estimate,
-            completion_tokens: self.streamed_chars.div_ceil(3),
-            ..Usage::default()
-        })
+        usage_of_cut_stream(self.usage, self.prompt_estimate, self.streamed)
     }
 
     /// Finishes a stream that reached its terminator; the commit to wait for.
@@ -146,6 +143,41 @@ impl Relay {
                 response_body: body,
             });
         }
+    }
+}
+
+/// What a stream is charged: the provider's usage when it said, else, for a stream cut
+/// short (client gone, upstream broken), an estimate that never exceeds what the whole
+/// answer would have cost. `prompt_estimate` is the reservation's guess, which errs
+/// high on purpose (about three characters a token, where tokenisers average four), so
+/// it is taken at three quarters; the text streamed is counted at four characters a
+/// token, and never at more tokens than the deltas it came in. A cut stream may be charged a little less than the provider bills for it,
+/// never more than its full answer.
+pub fn usage_of_cut_stream(
+    reported: Option<Usage>,
+    prompt_estimate: u64,
+    streamed: Streamed,
+) -> Usage {
+    reported.unwrap_or(Usage {
+        prompt_tokens: prompt_estimate * 3 / 4,
+        completion_tokens: streamed.chars.div_ceil(4).min(streamed.deltas),
+        ..Usage::default()
+    })
+}
+
+/// What a stream has carried to the client so far: characters of text and tool-call
+/// arguments, and the deltas they came in (each at least one token).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Streamed {
+    chars: u64,
+    deltas: u64,
+}
+
+impl Streamed {
+    /// One more delta of `chars` characters.
+    pub fn add(&mut self, chars: u64) {
+        self.chars += chars;
+        self.deltas += 1;
     }
 }
 

@@ -20,6 +20,15 @@ pub struct SseEvent<'a> {
     pub data: &'a str,
 }
 
+/// The longest event (or unfinished line) a stream may send: far above any real
+/// delta, big enough for a whole tool call's arguments or an image in one event.
+pub const MAX_EVENT_BYTES: usize = 32 * 1024 * 1024;
+
+/// A stream sent an event longer than [`MAX_EVENT_BYTES`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the provider sent a stream event longer than 32 MiB")]
+pub struct EventTooLarge;
+
 /// Incremental SSE parser: feed bytes as they arrive; each complete event is handed to a
 /// callback. The event name and data live in buffers the parser reuses, so a stream
 /// costs no allocation per event.
@@ -41,7 +50,14 @@ impl SseParser {
     }
 
     /// Feed the next bytes; `on_event` gets each event they complete, in order.
-    pub fn feed_each(&mut self, bytes: &[u8], on_event: &mut dyn FnMut(SseEvent<'_>)) {
+    /// A line or event longer than [`MAX_EVENT_BYTES`] ends the stream with an error,
+    /// so a provider (or anything posing as one) cannot make the gateway buffer
+    /// without limit.
+    pub fn feed_each(
+        &mut self,
+        bytes: &[u8],
+        on_event: &mut dyn FnMut(SseEvent<'_>),
+    ) -> Result<(), EventTooLarge> {
         if self.buf.is_empty() {
             // The usual case: whole events arrive together and are read in place;
             // only an unfinished last line is kept for the next read.
@@ -55,6 +71,12 @@ impl SseParser {
             self.buf = buf;
             self.buf.drain(..used);
         }
+        if self.buf.len() + self.data.len() > MAX_EVENT_BYTES {
+            self.buf = Vec::new();
+            self.data = String::new();
+            return Err(EventTooLarge);
+        }
+        Ok(())
     }
 
     /// The body ended: dispatch what a lenient reader can still make of the tail
@@ -168,7 +190,8 @@ impl SseParser {
     /// Owned copies of the events `bytes` complete (tests and other cold paths).
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<OwnedSseEvent> {
         let mut out = Vec::new();
-        self.feed_each(bytes, &mut |ev| out.push(OwnedSseEvent::from(ev)));
+        // An oversized event only cuts the list short here.
+        let _ = self.feed_each(bytes, &mut |ev| out.push(OwnedSseEvent::from(ev)));
         out
     }
 
@@ -248,6 +271,32 @@ mod tests {
             event: event.map(str::to_string),
             data: data.to_string(),
         }
+    }
+
+    #[test]
+    fn an_event_without_end_is_cut_at_the_cap_not_buffered_forever() {
+        let mut p = SseParser::new();
+        let mut seen = 0;
+        let chunk = vec![b'x'; 1024 * 1024];
+        assert!(p.feed_each(b"data: ", &mut |_| seen += 1).is_ok());
+        let mut result = Ok(());
+        for _ in 0..40 {
+            result = p.feed_each(&chunk, &mut |_| seen += 1);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(result.is_err(), "a 40 MiB line is refused");
+        assert_eq!(seen, 0);
+        // Many data lines of one event count too.
+        let mut p = SseParser::new();
+        let line = format!("data: {}\n", "y".repeat(1024 * 1024));
+        let refused = (0..40).any(|_| p.feed_each(line.as_bytes(), &mut |_| {}).is_err());
+        assert!(refused);
+        // A normal stream is untouched.
+        let mut p = SseParser::new();
+        assert!(p.feed_each(b"data: {}\n\n", &mut |_| seen += 1).is_ok());
+        assert_eq!(seen, 1);
     }
 
     #[test]

@@ -71,11 +71,12 @@ pub struct LoginForm {
 }
 
 fn render_login(
-    lang: Lang,
+    req: &HttpRequest,
     username: String,
     error: Option<String>,
     status: u16,
 ) -> Result<HttpResponse, PageError> {
+    let lang = lang_of(req);
     let csrf = random_base62(32);
     let page = LoginPage {
         t: lang.pick(&ZH, &EN),
@@ -90,13 +91,14 @@ fn render_login(
         .path("/login")
         .http_only(true)
         .same_site(SameSite::Strict)
+        .secure(over_https(req))
         .finish();
     resp.add_cookie(&cookie).map_err(|_| PageError::Internal)?;
     Ok(resp)
 }
 
 async fn show(req: HttpRequest) -> Result<HttpResponse, PageError> {
-    render_login(lang_of(&req), String::new(), None, 200)
+    render_login(&req, String::new(), None, 200)
 }
 
 async fn submit(
@@ -115,27 +117,28 @@ async fn submit(
             "表单已过期，请重试。",
             "The form expired; please try again.",
         );
-        return render_login(lang, form.username, Some(msg.into()), 403);
+        return render_login(&req, form.username, Some(msg.into()), 403);
     }
     let hours = state.config.server.session_hours;
     let username = form.username.trim().to_string();
     let name = username.clone();
+    let client = client_address(&req);
     let result = state
         .db
-        .run(move |c| auth::login(c, &name, &form.password, hours))
+        .run(move |c| auth::login(c, &name, &form.password, &client, hours))
         .await;
     let (_, session) = match result {
         Ok(ok) => ok,
         Err(DomainError::Unauthorized(_)) => {
             let msg = lang.pick("用户名或密码错误。", "Wrong username or password.");
-            return render_login(lang, username, Some(msg.into()), 401);
+            return render_login(&req, username, Some(msg.into()), 401);
         }
         Err(DomainError::Throttled(_)) => {
             let msg = lang.pick(
                 "登录失败次数过多，请 15 分钟后再试。",
                 "Too many failed logins; try again in 15 minutes.",
             );
-            return render_login(lang, username, Some(msg.into()), 429);
+            return render_login(&req, username, Some(msg.into()), 429);
         }
         Err(e) => return Err(e.into()),
     };
@@ -143,6 +146,7 @@ async fn submit(
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
+        .secure(over_https(&req))
         .max_age(CookieDuration::seconds(session.max_age_s))
         .finish();
     Ok(HttpResponse::SeeOther()
@@ -163,30 +167,73 @@ async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         .finish())
 }
 
+/// True when the browser reached us over HTTPS (directly, or through a reverse proxy
+/// that says so with `X-Forwarded-Proto` / `Forwarded`): cookies are then `Secure`.
+fn over_https(req: &HttpRequest) -> bool {
+    req.connection_info().scheme() == "https"
+}
+
+/// The address a login attempt came from, for throttling: the peer, or, when the peer
+/// is a reverse proxy on this host (loopback), the last `X-Forwarded-For` entry, the
+/// one that proxy added. A remote peer cannot choose its address this way.
+fn client_address(req: &HttpRequest) -> String {
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return String::new();
+    };
+    if peer.is_loopback() {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<std::net::IpAddr>().ok());
+        if let Some(ip) = forwarded {
+            return ip.to_string();
+        }
+    }
+    peer.to_string()
+}
+
 /// `?next=` of the language switch.
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
 }
 
-async fn switch_lang(path: web::Path<String>, query: web::Query<NextQuery>) -> HttpResponse {
+async fn switch_lang(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<NextQuery>,
+) -> HttpResponse {
     let lang = Lang::from_code(&path.into_inner());
     let code = lang.pick("zh", "en");
     // Only local paths, so the switch cannot be used as an open redirect.
     let next = query
         .into_inner()
         .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .filter(|n| is_local_path(n))
         .unwrap_or_else(|| Url::Home.path().to_string());
     let cookie = Cookie::build(LANG_COOKIE, code)
         .path("/")
         .same_site(SameSite::Lax)
+        .secure(over_https(&req))
         .max_age(CookieDuration::days(365))
         .finish();
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, next))
         .cookie(cookie)
         .finish()
+}
+
+/// True for a path on this site. Browsers drop tabs and newlines from a URL and read
+/// a backslash as a slash, so `/<tab>/host` would become `//host`: any control
+/// character, space or backslash is refused, as is a second leading slash.
+fn is_local_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
 }
 
 /// `/` goes to the usage page once signed in.

@@ -13,6 +13,7 @@ pub mod format;
 pub mod i18n;
 pub mod login;
 pub mod logs;
+pub mod security_headers;
 pub mod session;
 pub mod spend_logs;
 pub mod teams;

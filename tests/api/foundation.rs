@@ -178,11 +178,38 @@ async fn health_endpoints_answer() {
 }
 
 #[actix_web::test]
-async fn backup_produces_a_database_that_opens() {
+async fn backup_finishes_while_traffic_flows_and_produces_a_database_that_opens() {
     let app = spawn_app().await;
+    let key = app.key("busy").await;
+    // Enough rows that a page-by-page copy would be restarted by the writes below.
+    app.sql(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+         INSERT INTO audit_log (at, actor, action, target, detail) \
+         SELECT i, 'seed', 'seed', hex(randomblob(64)), hex(randomblob(256)) FROM n",
+    )
+    .await;
     let db = Db::open(&app.db_path).unwrap();
     let out = app.dir.path().join("copy.db");
-    db.backup_to(&out).unwrap();
+    let copy_path = out.clone();
+    let backup = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        db.backup_to(&copy_path).map(|()| started.elapsed())
+    });
+    let mut served = 0;
+    while !backup.is_finished() {
+        assert_eq!(
+            app.chat(&key, &chat_body("gpt-4o", "during the backup"))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        served += 1;
+    }
+    let took = backup.join().unwrap().expect("backup written");
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "{took:?} ({served} requests beside it)"
+    );
     let copy = rusqlite::Connection::open(&out).unwrap();
     let admins: i64 = copy
         .query_row(

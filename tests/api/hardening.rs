@@ -136,3 +136,74 @@ async fn the_key_is_checked_before_the_body_and_a_half_sent_body_times_out() {
         "{took:?}"
     );
 }
+
+#[actix_web::test]
+async fn a_stream_cut_short_never_costs_more_than_the_whole_answer() {
+    use futures_util::StreamExt;
+    let app = spawn_app().await;
+    let key = app.key("k").await;
+    let text = "Please write a short story about the mountains, the sea, a lighthouse keeper \
+                and the long winter nights they shared with the seabirds and the wind.";
+    let full = app.chat(&key, &stream_body("gpt-4o", text)).await;
+    assert_eq!(full.status.as_u16(), 200);
+    let events = sse_data(&full.body).len();
+    assert!(events > 12, "a long enough answer: {events}");
+
+    let body = app.paced_stream_body(tollgate::simulator::SimProvider::OpenAi, "gpt-4o", 40, text);
+    let client = awc::Client::default();
+    let mut resp = client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .bearer_auth(&key)
+        .send_json(&body)
+        .await
+        .unwrap();
+    let mut got = 0;
+    while got < 10 {
+        let chunk = resp.next().await.expect("a chunk").unwrap();
+        got += String::from_utf8_lossy(&chunk).matches("data: ").count();
+    }
+    drop(resp);
+    drop(client);
+    for _ in 0..200 {
+        app.flush_ledger().await;
+        if app.query_i64("SELECT COUNT(*) FROM request_logs") == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let full_cost = app.query_i64("SELECT cost FROM request_logs WHERE http_status = 200");
+    let cut_cost = app.query_i64("SELECT cost FROM request_logs WHERE http_status = 499");
+    assert!(cut_cost > 0, "what was streamed is charged");
+    assert!(
+        cut_cost <= full_cost,
+        "cut after {got} of {events} events: {cut_cost} > {full_cost}; {}",
+        app.query_text(
+            "SELECT group_concat(prompt_tokens || '/' || completion_tokens, ' ') FROM request_logs"
+        )
+    );
+}
+
+#[actix_web::test]
+async fn an_unreadable_model_list_allows_no_model() {
+    let app = spawn_app().await;
+    let key = app
+        .insert_key(KeySpec {
+            alias: "listed",
+            models: &["gpt-4o"],
+            ..KeySpec::default()
+        })
+        .await;
+    assert_eq!(
+        app.chat(&key, &chat_body("gpt-4o", "hi"))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+    app.sql("UPDATE keys SET models = '[\"gpt-4o\"' WHERE alias = 'listed'")
+        .await;
+    for model in ["gpt-4o", "claude-3-5-sonnet"] {
+        let resp = app.chat(&key, &chat_body(model, "hi")).await;
+        assert_eq!(resp.status.as_u16(), 401, "{model}: {}", resp.body);
+    }
+}

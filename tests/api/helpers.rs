@@ -185,10 +185,23 @@ impl TestApp {
 
     /// POST an url-encoded form with the cookie jar.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Resp {
-        let req = self
+        self.post_form_with(path, form, &[]).await
+    }
+
+    /// POST an url-encoded form with the cookie jar and extra headers.
+    pub async fn post_form_with(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self
             .client
             .post(format!("{}{path}", self.url))
             .insert_header(("cookie", self.cookie_header()));
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
         self.finish(req.send_form(&form).await).await
     }
 
@@ -224,15 +237,27 @@ impl TestApp {
 
     /// Signs in through the login form; panics unless it redirects.
     pub async fn login(&self, username: &str, password: &str) -> Resp {
+        self.login_with(username, password, &[]).await
+    }
+
+    /// Signs in through the login form with extra headers (`x-forwarded-for` as a
+    /// reverse proxy on this host would send it).
+    pub async fn login_with(
+        &self,
+        username: &str,
+        password: &str,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let page = self.get("/login").await;
         let csrf = csrf_from(&page.body);
-        self.post_form(
+        self.post_form_with(
             "/login",
             &[
                 ("username", username),
                 ("password", password),
                 ("csrf_token", &csrf),
             ],
+            headers,
         )
         .await
     }

@@ -13,6 +13,7 @@ mod export;
 mod faults;
 mod foundation;
 mod hardening;
+mod hardening_pages;
 mod keys;
 mod limits;
 mod logs;

@@ -57,7 +57,7 @@ struct EventWriter {
     next_index: u32,
     stop: &'static str,
     usage: Option<Usage>,
-    streamed_chars: u64,
+    streamed: crate::proxy::relay::Streamed,
 }
 
 impl EventWriter {
@@ -100,7 +100,7 @@ impl EventWriter {
         }
         for choice in c.choices.iter().filter(|c| c.index == 0) {
             if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
-                self.streamed_chars += text.chars().count() as u64;
+                self.streamed.add(text.chars().count() as u64);
                 let index = match self.open {
                     Some((i, None)) => i,
                     _ => self.open(out, None, json!({"type": "text", "text": ""})),
@@ -116,7 +116,7 @@ impl EventWriter {
                     _ => self.open(out, Some(call.index), json!({"type": "tool_use", "id": call.id.clone().unwrap_or_default(), "name": call.name.clone().unwrap_or_default(), "input": {}})),
                 };
                 if let Some(args) = call.arguments.as_deref().filter(|a| !a.is_empty()) {
-                    self.streamed_chars += args.chars().count() as u64;
+                    self.streamed.add(args.chars().count() as u64);
                     event(
                         out,
                         &json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": args}}),
@@ -147,7 +147,7 @@ impl EventWriter {
 #[derive(Default)]
 struct UsageTap {
     usage: Option<Usage>,
-    streamed_chars: u64,
+    streamed: crate::proxy::relay::Streamed,
 }
 
 impl UsageTap {
@@ -180,7 +180,7 @@ impl UsageTap {
                 }
                 self.usage = Some(u);
             }
-            "content_block_delta" => self.streamed_chars += data.len() as u64 / 2,
+            "content_block_delta" => self.streamed.add(data.len() as u64 / 2),
             _ => {}
         }
     }
@@ -225,7 +225,7 @@ impl MessagesRelay {
             next_index: 0,
             stop: "end_turn",
             usage: None,
-            streamed_chars: 0,
+            streamed: crate::proxy::relay::Streamed::default(),
         };
         MessagesRelay::new(
             Source::Translated { inner, writer },
@@ -264,14 +264,10 @@ impl MessagesRelay {
     /// the prompt estimate plus the text streamed).
     fn usage_so_far(&self) -> Usage {
         let (usage, chars) = match &self.source {
-            Source::Translated { writer, .. } => (writer.usage, writer.streamed_chars),
-            Source::Passthrough { tap, .. } => (tap.usage, tap.streamed_chars),
+            Source::Translated { writer, .. } => (writer.usage, writer.streamed),
+            Source::Passthrough { tap, .. } => (tap.usage, tap.streamed),
         };
-        usage.unwrap_or(Usage {
-            prompt_tokens: self.prompt_estimate,
-            completion_tokens: chars.div_ceil(4),
-            ..Usage::default()
-        })
+        crate::proxy::relay::usage_of_cut_stream(usage, self.prompt_estimate, chars)
     }
 
     fn succeed(&mut self) {
@@ -328,7 +324,7 @@ impl MessagesRelay {
                     Poll::Pending => return,
                     Poll::Ready(Some(Ok(bytes))) => {
                         let mut outcome: Option<Result<String, (u16, String)>> = None;
-                        parser.feed_each(&bytes, &mut |ev| {
+                        let fed = parser.feed_each(&bytes, &mut |ev| {
                             if outcome.is_some() {
                                 return;
                             }
@@ -346,6 +342,10 @@ impl MessagesRelay {
                                 _ => frame(out, name, ev.data),
                             }
                         });
+                        if let (Err(e), None) = (fed, &outcome) {
+                            error_event(out, "api_error", &e.to_string());
+                            outcome = Some(Err((502, e.to_string())));
+                        }
                         match outcome {
                             Some(Ok(stop)) => {
                                 self.stop_data = stop;

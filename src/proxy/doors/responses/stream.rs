@@ -56,7 +56,7 @@ struct EventWriter {
     custom: Vec<String>,
     usage: Option<Usage>,
     length: bool,
-    streamed_chars: u64,
+    streamed: crate::proxy::relay::Streamed,
 }
 
 impl EventWriter {
@@ -115,7 +115,7 @@ impl EventWriter {
         let index = self.output.len();
         for choice in c.choices.iter().filter(|c| c.index == 0) {
             if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
-                self.streamed_chars += text.chars().count() as u64;
+                self.streamed.add(text.chars().count() as u64);
                 if !matches!(self.open, Some(Open::Text { .. })) {
                     self.close(out);
                     let id = crate::proxy::http::mint_id("msg_");
@@ -173,7 +173,7 @@ impl EventWriter {
                     &mut self.open,
                 ) {
                     arguments.push_str(args);
-                    self.streamed_chars += args.chars().count() as u64;
+                    self.streamed.add(args.chars().count() as u64);
                     if !self.custom.contains(name) {
                         let item_id = format!("fc_{call_id}");
                         let delta = json!({"type": "response.function_call_arguments.delta", "item_id": item_id, "output_index": index, "delta": args});
@@ -229,7 +229,7 @@ enum Source {
         body: RawBody,
         parser: SseParser,
         usage: Option<Usage>,
-        chars: u64,
+        chars: crate::proxy::relay::Streamed,
     },
 }
 
@@ -275,7 +275,7 @@ impl ResponsesRelay {
             custom,
             usage: None,
             length: false,
-            streamed_chars: 0,
+            streamed: crate::proxy::relay::Streamed::default(),
         });
         ResponsesRelay::new(
             Source::Translated { inner, writer },
@@ -291,7 +291,7 @@ impl ResponsesRelay {
                 body,
                 parser: SseParser::new(),
                 usage: None,
-                chars: 0,
+                chars: crate::proxy::relay::Streamed::default(),
             },
             ticket,
             prompt_estimate,
@@ -316,14 +316,10 @@ impl ResponsesRelay {
 
     fn usage_so_far(&self) -> Usage {
         let (usage, chars) = match &self.source {
-            Source::Translated { writer, .. } => (writer.usage, writer.streamed_chars),
+            Source::Translated { writer, .. } => (writer.usage, writer.streamed),
             Source::Passthrough { usage, chars, .. } => (*usage, *chars),
         };
-        usage.unwrap_or(Usage {
-            prompt_tokens: self.prompt_estimate,
-            completion_tokens: chars.div_ceil(4),
-            ..Usage::default()
-        })
+        crate::proxy::relay::usage_of_cut_stream(usage, self.prompt_estimate, chars)
     }
 
     fn succeed(&mut self, name: String, data: String) {
@@ -390,7 +386,7 @@ impl ResponsesRelay {
                     Poll::Pending => return,
                     Poll::Ready(Some(Ok(bytes))) => {
                         let mut end: Option<Result<(String, String), String>> = None;
-                        parser.feed_each(&bytes, &mut |ev| {
+                        let fed = parser.feed_each(&bytes, &mut |ev| {
                             if end.is_some() {
                                 return;
                             }
@@ -411,12 +407,16 @@ impl ResponsesRelay {
                                 }
                                 _ => {
                                     if name.ends_with(".delta") {
-                                        *chars += ev.data.len() as u64 / 2;
+                                        chars.add(ev.data.len() as u64 / 2);
                                     }
                                     frame(out, &name, ev.data);
                                 }
                             }
                         });
+                        if let (Err(e), None) = (fed, &end) {
+                            Self::failed_event(out, 0, &e.to_string());
+                            end = Some(Err(e.to_string()));
+                        }
                         match end {
                             Some(Ok((name, data))) => self.succeed(name, data),
                             Some(Err(message)) => self.fail(502, message),
