@@ -45,10 +45,24 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Must be called after every successful write to users, teams or keys (create,
-    /// update, delete, block, unblock, regenerate): the proxy answers from an in-memory
-    /// view of those tables, and this refreshes it so the change applies to the very
-    /// next request.
+    /// Runs an admin write to users, teams, keys or their limits (create, update,
+    /// delete, block, unblock, regenerate) on the blocking pool and, when it succeeds,
+    /// refreshes the proxy's in-memory view of those tables so the change applies to
+    /// the very next request. Every such write goes through here, so no caller can
+    /// forget the refresh.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<crate::db::DbError> + Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T, E> + Send + 'static,
+    {
+        let value = self.db.run(f).await?;
+        self.entities_changed().await?;
+        Ok(value)
+    }
+
+    /// Refreshes the in-memory view of users, teams and keys (see [`AppState::write`]);
+    /// called directly only at start and after writes made outside the gateway.
     ///
     /// The refresh runs on the ledger's thread between two commits: refreshes apply
     /// one at a time, each reading the tables as they are then, and budgets that must

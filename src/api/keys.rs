@@ -85,10 +85,8 @@ async fn generate(
     };
     let config = state.config.clone();
     let new = state
-        .db
-        .run(move |c| keys::generate(c, &actor.0, &config, input))
+        .write(move |c| keys::generate(c, &actor.0, &config, input))
         .await?;
-    state.entities_changed().await?;
     body.limits
         .store(&state, LimitOwner::Key(new.view.id))
         .await?;
@@ -150,10 +148,8 @@ async fn update(
     let config = state.config.clone();
     let key = body.key;
     let view = state
-        .db
-        .run(move |c| keys::update(c, &actor.0, &config, &key, patch))
+        .write(move |c| keys::update(c, &actor.0, &config, &key, patch))
         .await?;
-    state.entities_changed().await?;
     body.limits.store(&state, LimitOwner::Key(view.id)).await?;
     let mut json = key_json(&view);
     add_key_limits(&state, &mut json);
@@ -168,10 +164,8 @@ async fn delete(
     let list = body.into_inner().keys;
     let deleted = list.len();
     state
-        .db
-        .run(move |c| keys::delete(c, &actor.0, &list))
+        .write(move |c| keys::delete(c, &actor.0, &list))
         .await?;
-    state.entities_changed().await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted_keys": deleted })))
 }
 
@@ -199,10 +193,8 @@ async fn set_blocked(
 ) -> Result<HttpResponse, AppError> {
     let config = state.config.clone();
     let view = state
-        .db
-        .run(move |c| keys::set_blocked(c, &actor.0, &config, &key, blocked))
+        .write(move |c| keys::set_blocked(c, &actor.0, &config, &key, blocked))
         .await?;
-    state.entities_changed().await?;
     Ok(HttpResponse::Ok().json(key_json(&view)))
 }
 
@@ -214,10 +206,8 @@ async fn regenerate(
     let config = state.config.clone();
     let key = body.into_inner().key;
     let new = state
-        .db
-        .run(move |c| keys::regenerate(c, &actor.0, &config, &key))
+        .write(move |c| keys::regenerate(c, &actor.0, &config, &key))
         .await?;
-    state.entities_changed().await?;
     Ok(HttpResponse::Ok().json(new_key_json(&new)))
 }
 

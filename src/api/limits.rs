@@ -46,10 +46,8 @@ impl LimitFields {
         }
         let (rpm, tpm) = (self.rpm_limit, self.tpm_limit);
         state
-            .db
-            .run(move |c| limits::set(c, owner, rpm, tpm).map_err(crate::db::DbError::from))
+            .write(move |c| limits::set(c, owner, rpm, tpm).map_err(crate::db::DbError::from))
             .await?;
-        state.entities_changed().await?;
         Ok(())
     }
 }

@@ -73,10 +73,8 @@ async fn create(
     };
     let config = state.config.clone();
     let team = state
-        .db
-        .run(move |c| teams::create(c, &actor.0, &config, input))
+        .write(move |c| teams::create(c, &actor.0, &config, input))
         .await?;
-    state.entities_changed().await?;
     body.limits.store(&state, LimitOwner::Team(team.id)).await?;
     let mut json = team_json(&team);
     add_team_limits(&state, team.id, &mut json);
@@ -125,10 +123,8 @@ async fn update(
     let config = state.config.clone();
     let team_id = body.team_id;
     let team = state
-        .db
-        .run(move |c| teams::update(c, &actor.0, &config, &team_id, patch))
+        .write(move |c| teams::update(c, &actor.0, &config, &team_id, patch))
         .await?;
-    state.entities_changed().await?;
     body.limits.store(&state, LimitOwner::Team(team.id)).await?;
     let mut json = team_json(&team);
     add_team_limits(&state, team.id, &mut json);
@@ -143,10 +139,8 @@ async fn delete(
     let ids = body.into_inner().team_ids;
     let deleted = ids.clone();
     state
-        .db
-        .run(move |c| teams::delete(c, &actor.0, &ids))
+        .write(move |c| teams::delete(c, &actor.0, &ids))
         .await?;
-    state.entities_changed().await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted_teams": deleted })))
 }
 

@@ -73,10 +73,8 @@ async fn create(
     };
     let config = state.config.clone();
     let user = state
-        .db
-        .run(move |c| users::create(c, &actor.0, &config, input))
+        .write(move |c| users::create(c, &actor.0, &config, input))
         .await?;
-    state.entities_changed().await?;
     Ok(HttpResponse::Ok().json(user_json(&user)))
 }
 
@@ -121,8 +119,7 @@ async fn update(
     let config = state.config.clone();
     let (name, disabled) = (body.user_id, body.disabled);
     let user = state
-        .db
-        .run(move |c| {
+        .write(move |c| {
             let user = users::update(c, &actor.0, &config, &name, patch)?;
             match disabled {
                 Some(d) if d != user.disabled => {
@@ -132,7 +129,6 @@ async fn update(
             }
         })
         .await?;
-    state.entities_changed().await?;
     Ok(HttpResponse::Ok().json(user_json(&user)))
 }
 
@@ -144,10 +140,8 @@ async fn delete(
     let names = body.into_inner().user_ids;
     let deleted = names.clone();
     state
-        .db
-        .run(move |c| users::delete(c, &actor.0, &names))
+        .write(move |c| users::delete(c, &actor.0, &names))
         .await?;
-    state.entities_changed().await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted_users": deleted })))
 }
 

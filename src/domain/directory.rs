@@ -1,6 +1,6 @@
 //! The proxy's in-memory view of keys, users and teams, so authentication and model
 //! checks never touch SQLite on the async workers. It is rebuilt from the database at
-//! start and after every admin write (`AppState::entities_changed`); budget counters
+//! start and after every admin write (`AppState::write`); budget counters
 //! live beside it in [`super::reservations`].
 
 use std::collections::HashMap;

@@ -266,14 +266,10 @@ async fn create(
     };
     let (actor, config) = (admin.0.actor(), state.config.clone());
     match state
-        .db
-        .run(move |c| teams::create(c, &actor, &config, input))
+        .write(move |c| teams::create(c, &actor, &config, input))
         .await
     {
-        Ok(_) => {
-            state.entities_changed().await?;
-            Ok(see_other(Url::Teams.path()))
-        }
+        Ok(_) => Ok(see_other(Url::Teams.path())),
         Err(e) => {
             let form = form_from(&state.config, admin.0.lang, &f);
             render_list(&admin, &state, Some(form), Some(inline(e)?)).await
@@ -340,14 +336,10 @@ async fn update(
     };
     let (actor, config, id) = (admin.0.actor(), state.config.clone(), team_id.clone());
     match state
-        .db
-        .run(move |c| teams::update(c, &actor, &config, &id, patch))
+        .write(move |c| teams::update(c, &actor, &config, &id, patch))
         .await
     {
-        Ok(_) => {
-            state.entities_changed().await?;
-            Ok(see_other(Url::Teams.path()))
-        }
+        Ok(_) => Ok(see_other(Url::Teams.path())),
         Err(e) => {
             let form = form_from(&state.config, admin.0.lang, &f);
             render_team(&admin, &req, &state, team_id, Some(form), Some(inline(e)?)).await
@@ -364,11 +356,8 @@ async fn delete(
     let f = Fields(form.into_inner());
     admin.0.check_csrf(f.get("csrf_token"))?;
     let (actor, ids) = (admin.0.actor(), vec![path.into_inner()]);
-    match state.db.run(move |c| teams::delete(c, &actor, &ids)).await {
-        Ok(()) => {
-            state.entities_changed().await?;
-            Ok(see_other(Url::Teams.path()))
-        }
+    match state.write(move |c| teams::delete(c, &actor, &ids)).await {
+        Ok(()) => Ok(see_other(Url::Teams.path())),
         Err(e) => render_list(&admin, &state, None, Some(inline(e)?)).await,
     }
 }

@@ -224,14 +224,10 @@ async fn create(
     };
     let (actor, config) = (admin.0.actor(), state.config.clone());
     match state
-        .db
-        .run(move |c| users::create(c, &actor, &config, input))
+        .write(move |c| users::create(c, &actor, &config, input))
         .await
     {
-        Ok(_) => {
-            state.entities_changed().await?;
-            Ok(see_other(Url::Users.path()))
-        }
+        Ok(_) => Ok(see_other(Url::Users.path())),
         Err(e) => render_list(&admin, &state, Some(&f), true, Some(inline(e)?)).await,
     }
 }
@@ -301,14 +297,10 @@ async fn update(
     let (actor, config, name) = (admin.0.actor(), state.config.clone(), path.into_inner());
     let who = name.clone();
     match state
-        .db
-        .run(move |c| users::update(c, &actor, &config, &who, patch))
+        .write(move |c| users::update(c, &actor, &config, &who, patch))
         .await
     {
-        Ok(_) => {
-            state.entities_changed().await?;
-            Ok(see_other(Url::Users.path()))
-        }
+        Ok(_) => Ok(see_other(Url::Users.path())),
         Err(e) => render_user(&admin, &req, &state, name, Some(&f), Some(inline(e)?)).await,
     }
 }
@@ -335,14 +327,10 @@ async fn set_disabled(
     admin.0.check_csrf(f.get("csrf_token"))?;
     let (actor, config) = (admin.0.actor(), state.config.clone());
     match state
-        .db
-        .run(move |c| users::set_disabled(c, &actor, &config, &name, disabled))
+        .write(move |c| users::set_disabled(c, &actor, &config, &name, disabled))
         .await
     {
-        Ok(_) => {
-            state.entities_changed().await?;
-            Ok(see_other(Url::Users.path()))
-        }
+        Ok(_) => Ok(see_other(Url::Users.path())),
         Err(e) => render_list(&admin, &state, None, false, Some(inline(e)?)).await,
     }
 }
@@ -356,15 +344,8 @@ async fn delete(
     let f = Fields(form.into_inner());
     admin.0.check_csrf(f.get("csrf_token"))?;
     let (actor, names) = (admin.0.actor(), vec![path.into_inner()]);
-    match state
-        .db
-        .run(move |c| users::delete(c, &actor, &names))
-        .await
-    {
-        Ok(()) => {
-            state.entities_changed().await?;
-            Ok(see_other(Url::Users.path()))
-        }
+    match state.write(move |c| users::delete(c, &actor, &names)).await {
+        Ok(()) => Ok(see_other(Url::Users.path())),
         Err(e) => render_list(&admin, &state, None, false, Some(inline(e)?)).await,
     }
 }

@@ -135,12 +135,10 @@ async fn generate(
     let input = key_input(&f);
     let (actor, config) = (user.actor(), state.config.clone());
     match state
-        .db
-        .run(move |c| keys::generate(c, &actor, &config, input))
+        .write(move |c| keys::generate(c, &actor, &config, input))
         .await
     {
         Ok(new) => {
-            state.entities_changed().await?;
             let s = ListState {
                 posted: None,
                 open: false,
@@ -228,14 +226,10 @@ async fn update(
     let (actor, config, token) = (user.actor(), state.config.clone(), path.into_inner());
     let which = token.clone();
     match state
-        .db
-        .run(move |c| keys::update(c, &actor, &config, &which, patch))
+        .write(move |c| keys::update(c, &actor, &config, &which, patch))
         .await
     {
-        Ok(_) => {
-            state.entities_changed().await?;
-            Ok(see_other(Url::Keys.path()))
-        }
+        Ok(_) => Ok(see_other(Url::Keys.path())),
         Err(e) => render_key(&user, &req, &state, token, Some(&f), Some(inline(e)?)).await,
     }
 }
@@ -274,18 +268,14 @@ async fn row_action(
     user.check_csrf(f.get("csrf_token"))?;
     let (actor, config) = (user.actor(), state.config.clone());
     let done = state
-        .db
-        .run(move |c| match action {
+        .write(move |c| match action {
             RowAction::Block => keys::set_blocked(c, &actor, &config, &token, true).map(|_| ()),
             RowAction::Unblock => keys::set_blocked(c, &actor, &config, &token, false).map(|_| ()),
             RowAction::Delete => keys::delete(c, &actor, &[token]),
         })
         .await;
     match done {
-        Ok(()) => {
-            state.entities_changed().await?;
-            Ok(see_other(Url::Keys.path()))
-        }
+        Ok(()) => Ok(see_other(Url::Keys.path())),
         Err(e) => {
             let s = ListState {
                 posted: None,
@@ -308,10 +298,8 @@ async fn regenerate(
     user.check_csrf(f.get("csrf_token"))?;
     let (actor, config, token) = (user.actor(), state.config.clone(), path.into_inner());
     let new = state
-        .db
-        .run(move |c| keys::regenerate(c, &actor, &config, &token))
+        .write(move |c| keys::regenerate(c, &actor, &config, &token))
         .await?;
-    state.entities_changed().await?;
     let s = ListState {
         posted: None,
         open: false,
