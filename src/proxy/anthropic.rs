@@ -35,7 +35,7 @@ impl Provider for Anthropic {
         req: &ChatRequest,
     ) -> Result<ChatResponse, UpstreamError> {
         let resp = send(http, up, &to_wire(up, req, false)?).await?;
-        Ok(from_wire(resp.json().await?))
+        Ok(from_wire(resp.json().await?, json_answer(req)))
     }
 
     async fn stream(
@@ -45,7 +45,12 @@ impl Provider for Anthropic {
         req: &ChatRequest,
     ) -> Result<ChunkStream, UpstreamError> {
         let resp = send(http, up, &to_wire(up, req, true)?).await?;
-        Ok(resp.events(StreamState::new(&up.model_id)))
+        let state = StreamState::new(&up.model_id);
+        Ok(resp.events(if json_answer(req) {
+            state.answering_in_json()
+        } else {
+            state
+        }))
     }
 }
 
@@ -168,17 +173,75 @@ impl<'a> WireBlock<'a> {
     }
 }
 
+/// The tool a JSON `response_format` becomes. Not every Claude model (nor every
+/// Anthropic-compatible endpoint) has a JSON mode, but all of them can be made to call a
+/// tool: the model must call this one, and its input is the answer's text.
+const JSON_TOOL: &str = "json_response";
+
+/// The request asks for a JSON answer (`json_object` or `json_schema`).
+fn json_answer(req: &ChatRequest) -> bool {
+    matches!(
+        response_format_type(req),
+        Some("json_object" | "json_schema")
+    )
+}
+
+fn response_format_type(req: &ChatRequest) -> Option<&str> {
+    req.response_format.as_ref()?.get("type")?.as_str()
+}
+
+/// The forced tool standing for a JSON `response_format`: its schema is the
+/// `json_schema`'s, or any object for `json_object`.
+fn json_tool(req: &ChatRequest) -> Value {
+    let schema = req
+        .response_format
+        .as_ref()
+        .and_then(|f| f.pointer("/json_schema/schema"))
+        .cloned()
+        .unwrap_or_else(|| json!({"type": "object"}));
+    json!([{"name": JSON_TOOL, "description": "Respond with the answer as this tool's input.",
+            "input_schema": schema}])
+}
+
+/// What Anthropic cannot do, refused before anything is sent.
+fn check_supported(req: &ChatRequest) -> Result<(), UpstreamError> {
+    let refuse = |message: &str| Err(UpstreamError::InvalidRequest(message.into()));
+    if req.n.is_some_and(|n| n > 1) {
+        return refuse("Anthropic models return a single choice: 'n' must be 1");
+    }
+    if req.logprobs {
+        return refuse(
+            "Anthropic models do not return log probabilities: 'logprobs' is not supported",
+        );
+    }
+    if json_answer(req) && !req.tools.is_empty() {
+        return refuse(
+            "Anthropic models answer a JSON 'response_format' through a tool call: it cannot be combined with 'tools'",
+        );
+    }
+    Ok(())
+}
+
 fn to_wire<'a>(
     up: &'a Upstream,
     req: &'a ChatRequest,
     stream: bool,
 ) -> Result<WireBody<'a>, UpstreamError> {
-    if req.n.is_some_and(|n| n > 1) {
-        return Err(UpstreamError::InvalidRequest(
-            "Anthropic models return a single choice: 'n' must be 1".into(),
-        ));
-    }
+    check_supported(req)?;
     let with_tools = !req.tools.is_empty();
+    let (tools, tool_choice) = if json_answer(req) {
+        let choice = json!({"type": "tool", "name": JSON_TOOL});
+        (Some(json_tool(req)), Some(choice))
+    } else {
+        let choice = with_tools.then(|| {
+            let choice = req.tool_choice.as_ref().unwrap_or(&ToolChoice::Auto);
+            wire_tool_choice(choice, req.parallel_tool_calls == Some(false))
+        });
+        // No choice is sent unless asked for or needed to say "one call at a time".
+        let choice =
+            choice.filter(|_| req.tool_choice.is_some() || req.parallel_tool_calls == Some(false));
+        (with_tools.then(|| wire_tools(req)), choice)
+    };
     Ok(WireBody {
         max_tokens: max_tokens(&up.model_id, req.max_tokens),
         messages: wire_messages(&req.messages)?,
@@ -188,12 +251,8 @@ fn to_wire<'a>(
         stream: stream.then_some(true),
         system: system(&req.messages),
         temperature: req.temperature.map(|t| (t / 2.0).clamp(0.0, 1.0)),
-        tool_choice: req
-            .tool_choice
-            .as_ref()
-            .filter(|_| with_tools)
-            .map(wire_tool_choice),
-        tools: with_tools.then(|| wire_tools(req)),
+        tool_choice,
+        tools,
         top_p: req.top_p,
     })
 }
@@ -232,13 +291,19 @@ fn text(m: &Message) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-fn wire_tool_choice(c: &ToolChoice) -> Value {
-    match c {
+/// `tool_choice`; `one_call` (`parallel_tool_calls: false`) adds
+/// `disable_parallel_tool_use`, which `none` does not take.
+fn wire_tool_choice(c: &ToolChoice, one_call: bool) -> Value {
+    let mut choice = match c {
         ToolChoice::Auto => json!({"type": "auto"}),
-        ToolChoice::None => json!({"type": "none"}),
+        ToolChoice::None => return json!({"type": "none"}),
         ToolChoice::Required => json!({"type": "any"}),
         ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
+    };
+    if one_call {
+        choice["disable_parallel_tool_use"] = true.into();
     }
+    choice
 }
 
 /// user/assistant turns of content blocks, same-role turns merged, starting with user.
@@ -340,12 +405,17 @@ fn tool_result(m: &Message) -> Value {
     block
 }
 
-/// Read a Messages API response.
-fn from_wire(msg: MessageResponse) -> ChatResponse {
+/// Read a Messages API response. For a JSON answer (`json_answer`) the forced tool's
+/// input is the text, and nothing else the model said is.
+fn from_wire(msg: MessageResponse, json_answer: bool) -> ChatResponse {
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for block in msg.content {
         match block {
+            Block::ToolUse { name, input, .. } if json_answer && name == JSON_TOOL => {
+                text = input.to_string();
+            }
+            _ if json_answer => {}
             Block::Text { text: t } => text.push_str(&t),
             Block::ToolUse { id, name, input } => tool_calls.push(ToolCall {
                 id,
@@ -356,10 +426,10 @@ fn from_wire(msg: MessageResponse) -> ChatResponse {
         }
     }
     let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
-    let finish_reason = msg
-        .stop_reason
-        .as_deref()
-        .map_or(FinishReason::Stop, finish_reason);
+    let finish_reason = match msg.stop_reason.as_deref() {
+        Some("tool_use") if json_answer => FinishReason::Stop,
+        reason => reason.map_or(FinishReason::Stop, finish_reason),
+    };
     ChatResponse {
         id: msg.id,
         created: unix_now(),
@@ -371,6 +441,7 @@ fn from_wire(msg: MessageResponse) -> ChatResponse {
                 tool_calls,
             },
             finish_reason,
+            logprobs: None,
         }],
         usage: msg.usage.canonical(),
     }

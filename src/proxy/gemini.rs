@@ -148,6 +148,10 @@ fn generation_config(req: &ChatRequest) -> Map<String, Value> {
     put(&mut c, "topP", req.top_p.map(Value::from));
     put(&mut c, "candidateCount", req.n.map(Value::from));
     put(&mut c, "seed", req.seed.map(Value::from));
+    if req.logprobs {
+        c.insert("responseLogprobs".into(), true.into());
+        put(&mut c, "logprobs", req.top_logprobs.map(Value::from));
+    }
     put(
         &mut c,
         "presencePenalty",
@@ -304,6 +308,7 @@ fn from_wire(resp: GenerateResponse, model: &str) -> Result<ChatResponse, Upstre
             index: 0,
             message,
             finish_reason: FinishReason::ContentFilter,
+            logprobs: None,
         }]
     } else {
         resp.candidates
@@ -345,6 +350,10 @@ fn candidate_choice(position: usize, c: Candidate) -> Choice {
             tool_calls,
         },
         finish_reason,
+        logprobs: c
+            .logprobs_result
+            .as_ref()
+            .map(logprobs::LogprobsResult::openai),
     }
 }
 
@@ -374,6 +383,7 @@ fn finish_reason(r: Option<&str>, has_calls: bool) -> FinishReason {
     }
 }
 
+mod logprobs;
 mod schema;
 mod stream;
 use stream::StreamState;
@@ -426,6 +436,7 @@ struct Candidate {
     content: Option<CandidateContent>,
     finish_reason: Option<String>,
     index: Option<u32>,
+    logprobs_result: Option<logprobs::LogprobsResult>,
 }
 
 #[derive(Deserialize)]

@@ -31,7 +31,7 @@ impl Provider for Mistral {
         up: &Upstream,
         req: &ChatRequest,
     ) -> Result<ChatResponse, UpstreamError> {
-        let resp = send(http, up, &to_wire(up, req, false)).await?;
+        let resp = send(http, up, &to_wire(up, req, false)?).await?;
         openai::from_wire(resp.json().await?, req, &up.model_id, false)
     }
 
@@ -41,7 +41,7 @@ impl Provider for Mistral {
         up: &Upstream,
         req: &ChatRequest,
     ) -> Result<ChunkStream, UpstreamError> {
-        let resp = send(http, up, &to_wire(up, req, true)).await?;
+        let resp = send(http, up, &to_wire(up, req, true)?).await?;
         // Mistral streams are OpenAI-shaped (usage on the last chunk).
         Ok(resp.events(openai::StreamState::new(&up.model_id)))
     }
@@ -61,8 +61,14 @@ async fn send(http: &Client, up: &Upstream, body: &Value) -> Result<http::Respon
     .await
 }
 
-/// The Mistral body, from an allowlist.
-fn to_wire(up: &Upstream, req: &ChatRequest, stream: bool) -> Value {
+/// The Mistral body, from an allowlist. Mistral reports no log probabilities, so a
+/// request for them is refused rather than answered without.
+fn to_wire(up: &Upstream, req: &ChatRequest, stream: bool) -> Result<Value, UpstreamError> {
+    if req.logprobs {
+        return Err(UpstreamError::InvalidRequest(
+            "Mistral models do not return log probabilities: 'logprobs' is not supported".into(),
+        ));
+    }
     let mut body = Map::new();
     body.insert("model".into(), up.model_id.clone().into());
     body.insert("messages".into(), wire_messages(&req.messages).into());
@@ -92,11 +98,16 @@ fn to_wire(up: &Upstream, req: &ChatRequest, stream: bool) -> Value {
             "tool_choice",
             req.tool_choice.as_ref().map(|c| wire_tool_choice(c, "any")),
         );
+        put(
+            &mut body,
+            "parallel_tool_calls",
+            req.parallel_tool_calls.map(Value::from),
+        );
     }
     if stream {
         body.insert("stream".into(), true.into());
     }
-    Value::Object(body)
+    Ok(Value::Object(body))
 }
 
 /// One leading system message, then the conversation; a final assistant turn is a prefix.

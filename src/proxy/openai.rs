@@ -78,6 +78,8 @@ struct WireBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     frequency_penalty: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
@@ -85,6 +87,8 @@ struct WireBody<'a> {
     model: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     n: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     presence_penalty: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,6 +107,8 @@ struct WireBody<'a> {
     tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tools: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_logprobs: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,6 +133,7 @@ fn to_wire<'a>(up: &'a Upstream, req: &'a ChatRequest, stream: bool) -> WireBody
     let max_tokens = req.max_tokens;
     WireBody {
         frequency_penalty: req.frequency_penalty,
+        logprobs: req.logprobs.then_some(true),
         max_completion_tokens: max_tokens.filter(|_| !compatible),
         max_tokens: max_tokens.filter(|_| compatible),
         messages: req
@@ -149,6 +156,8 @@ fn to_wire<'a>(up: &'a Upstream, req: &'a ChatRequest, stream: bool) -> WireBody
             .collect(),
         model: &up.model_id,
         n: req.n,
+        // OpenAI refuses `parallel_tool_calls` without tools.
+        parallel_tool_calls: req.parallel_tool_calls.filter(|_| !req.tools.is_empty()),
         presence_penalty: req.presence_penalty,
         response_format: req.response_format.as_ref(),
         seed: req.seed,
@@ -163,6 +172,7 @@ fn to_wire<'a>(up: &'a Upstream, req: &'a ChatRequest, stream: bool) -> WireBody
             .as_ref()
             .map(|c| wire_tool_choice(c, "required")),
         tools: (!req.tools.is_empty()).then(|| wire_tools(req)),
+        top_logprobs: req.top_logprobs,
         top_p: req.top_p,
         user: req.user.as_deref(),
     }
@@ -309,6 +319,7 @@ fn choice(c: WireChoice) -> Result<Choice, UpstreamError> {
             tool_calls,
         },
         finish_reason: finish,
+        logprobs: c.logprobs,
     })
 }
 
@@ -447,6 +458,8 @@ struct WireChoice {
     index: u32,
     message: WireMessage,
     finish_reason: Option<String>,
+    #[serde(default)]
+    logprobs: Option<Value>,
 }
 
 #[derive(Deserialize)]

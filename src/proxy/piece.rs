@@ -84,6 +84,7 @@ impl TextDelta {
                 index: 0,
                 delta: Delta::text(self.text()),
                 finish_reason: None,
+                logprobs: None,
             },
         )
     }
@@ -197,6 +198,7 @@ fn tail(head: &StreamHead, include_usage: bool) -> Vec<u8> {
             index: 0,
             delta: Delta::text(String::new()),
             finish_reason: None,
+            logprobs: None,
         },
     );
     let mut event = Vec::new();

@@ -61,6 +61,9 @@ impl ChatRequest {
             response_format: response_format(&obj)?,
             tools: tools(&obj)?,
             tool_choice: tool_choice(&obj)?,
+            parallel_tool_calls: opt_bool(&obj, "parallel_tool_calls")?,
+            logprobs: opt_bool(&obj, "logprobs")?.unwrap_or(false),
+            top_logprobs: top_logprobs(&obj)?,
         })
     }
 
@@ -240,15 +243,62 @@ fn stop(obj: &Map<String, Value>) -> Result<Vec<String>, RequestError> {
     }
 }
 
+/// The most alternatives per token `top_logprobs` may ask for, as OpenAI allows.
+const MAX_TOP_LOGPROBS: u32 = 20;
+
+/// `top_logprobs`: 0 to 20, and only beside `logprobs: true`.
+fn top_logprobs(obj: &Map<String, Value>) -> Result<Option<u32>, RequestError> {
+    let top = opt_u32(obj, "top_logprobs", 0)?;
+    if top.is_some_and(|n| n > MAX_TOP_LOGPROBS) {
+        return Err(RequestError::param(
+            "top_logprobs",
+            format!("'top_logprobs' must be between 0 and {MAX_TOP_LOGPROBS}"),
+        ));
+    }
+    if top.is_some() && opt_bool(obj, "logprobs")? != Some(true) {
+        return Err(RequestError::param(
+            "top_logprobs",
+            "'top_logprobs' needs 'logprobs' set to true",
+        ));
+    }
+    Ok(top)
+}
+
+/// `response_format`: `{"type": "text" | "json_object"}` or
+/// `{"type": "json_schema", "json_schema": {"name", "schema"?, "strict"?}}`, kept as given.
 fn response_format(obj: &Map<String, Value>) -> Result<Option<Value>, RequestError> {
-    match field(obj, "response_format") {
-        None => Ok(None),
-        Some(v @ Value::Object(o)) if o.get("type").is_some_and(Value::is_string) => {
+    let Some(v) = field(obj, "response_format") else {
+        return Ok(None);
+    };
+    let kind = v.get("type").and_then(Value::as_str);
+    match kind {
+        Some("text" | "json_object") => Ok(Some(v.clone())),
+        Some("json_schema") => {
+            let spec = v.get("json_schema").and_then(Value::as_object);
+            let named = spec
+                .and_then(|s| s.get("name"))
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            let schema_ok = spec
+                .and_then(|s| field(s, "schema"))
+                .is_none_or(Value::is_object);
+            if !named {
+                return Err(RequestError::param(
+                    "response_format.json_schema.name",
+                    "a 'json_schema' response format needs a 'json_schema' object with a 'name'",
+                ));
+            }
+            if !schema_ok {
+                return Err(RequestError::param(
+                    "response_format.json_schema.schema",
+                    "'response_format.json_schema.schema' must be an object",
+                ));
+            }
             Ok(Some(v.clone()))
         }
-        Some(_) => Err(RequestError::param(
-            "response_format",
-            "'response_format' must be an object with a string 'type'",
+        _ => Err(RequestError::param(
+            "response_format.type",
+            "'response_format.type' must be 'text', 'json_object' or 'json_schema'",
         )),
     }
 }
@@ -475,6 +525,45 @@ mod tests {
             ChatRequest::parse(with(r#""temperature":null,"frequency_penalty":-2"#).as_bytes())
                 .expect("ok");
         assert_eq!(ok.temperature, None);
+    }
+
+    #[test]
+    fn logprobs_parallel_calls_and_response_formats_are_checked() {
+        let with = |f: &str| {
+            format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],{f}}}"#)
+        };
+        let refused = [
+            (r#""top_logprobs":2"#, "top_logprobs"),
+            (r#""logprobs":false,"top_logprobs":2"#, "top_logprobs"),
+            (r#""logprobs":true,"top_logprobs":21"#, "top_logprobs"),
+            (r#""logprobs":"yes""#, "logprobs"),
+            (r#""parallel_tool_calls":1"#, "parallel_tool_calls"),
+            (
+                r#""response_format":{"type":"xml"}"#,
+                "response_format.type",
+            ),
+            (r#""response_format":"json""#, "response_format.type"),
+            (
+                r#""response_format":{"type":"json_schema"}"#,
+                "response_format.json_schema.name",
+            ),
+            (
+                r#""response_format":{"type":"json_schema","json_schema":{"name":"x","schema":[]}}"#,
+                "response_format.json_schema.schema",
+            ),
+        ];
+        for (field, param) in refused {
+            assert_eq!(err(&with(field)).param.as_deref(), Some(param), "{field}");
+        }
+        let ok = ChatRequest::parse(
+            with(r#""logprobs":true,"top_logprobs":0,"parallel_tool_calls":false,"response_format":{"type":"json_schema","json_schema":{"name":"x"}}"#).as_bytes(),
+        )
+        .expect("ok");
+        assert!(ok.logprobs);
+        assert_eq!(
+            (ok.top_logprobs, ok.parallel_tool_calls),
+            (Some(0), Some(false))
+        );
     }
 
     #[test]

@@ -87,5 +87,8 @@ pub(super) fn parse_simple(body: &[u8]) -> Option<ChatRequest> {
         response_format: None,
         tools: Vec::new(),
         tool_choice: None,
+        parallel_tool_calls: None,
+        logprobs: false,
+        top_logprobs: None,
     })
 }

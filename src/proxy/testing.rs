@@ -33,7 +33,7 @@ pub(crate) fn rich_request() -> ChatRequest {
         "tool_choice": "auto",
         "temperature": 1.0, "top_p": 0.9, "max_tokens": 100, "stop": ["END"],
         "seed": 42, "user": "u-1", "presence_penalty": 0.5, "frequency_penalty": 0.25,
-        "n": 1, "logprobs": true, "stream_options": {"include_usage": true}
+        "n": 1, "parallel_tool_calls": false, "stream_options": {"include_usage": true}
     });
     ChatRequest::parse(body.to_string().as_bytes()).expect("rich request is valid")
 }

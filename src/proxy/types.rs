@@ -41,6 +41,12 @@ pub struct ChatRequest {
     pub tools: Vec<Tool>,
     /// How the model should pick a tool.
     pub tool_choice: Option<ToolChoice>,
+    /// `parallel_tool_calls`: `Some(false)` asks for at most one tool call per turn.
+    pub parallel_tool_calls: Option<bool>,
+    /// `logprobs: true`: the log probabilities of the output tokens are wanted back.
+    pub logprobs: bool,
+    /// `top_logprobs` (0..=20, only with `logprobs`): alternatives per token.
+    pub top_logprobs: Option<u32>,
 }
 
 /// Who wrote a message.
@@ -241,6 +247,9 @@ pub struct Choice {
     pub message: ResponseMessage,
     /// Why it stopped.
     pub finish_reason: FinishReason,
+    /// The token log probabilities in OpenAI's shape (`{"content": [...]}`), when asked
+    /// for and the provider reported them.
+    pub logprobs: Option<Value>,
 }
 
 /// The assistant message of a choice.
@@ -276,6 +285,8 @@ pub struct ChunkChoice {
     pub delta: Delta,
     /// Set on the finishing chunk.
     pub finish_reason: Option<FinishReason>,
+    /// This delta's token log probabilities in OpenAI's shape, when asked for.
+    pub logprobs: Option<Value>,
 }
 
 /// New content of a chunk.

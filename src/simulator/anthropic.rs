@@ -165,6 +165,8 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
         max_tokens: Some(u32::try_from(max_tokens).unwrap_or(u32::MAX)),
         prompt_tokens: tokens::prompt_tokens(texts.iter().map(String::as_str)),
         user_text: tokens::last_user_text(messages),
+        logprobs: None,
+        forced_tool: forced_tool(body),
     })
 }
 
@@ -250,6 +252,22 @@ fn check_scalars(body: &Map<String, Value>) -> Result<(), Rejection> {
         )));
     }
     Ok(())
+}
+
+/// The tool `tool_choice: {"type": "tool", "name"}` forces, with its input schema.
+fn forced_tool(body: &Map<String, Value>) -> Option<(String, Value)> {
+    let choice = body.get("tool_choice")?;
+    if choice.get("type").and_then(Value::as_str) != Some("tool") {
+        return None;
+    }
+    let name = choice.get("name")?.as_str()?;
+    let tool = body
+        .get("tools")?
+        .as_array()?
+        .iter()
+        .find(|t| t.get("name").and_then(Value::as_str) == Some(name))?;
+    let schema = tool.get("input_schema").cloned().unwrap_or(Value::Null);
+    Some((name.to_string(), schema))
 }
 
 /// An Anthropic tool-use id (`toolu_01` + 22 letters/digits).

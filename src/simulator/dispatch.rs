@@ -160,6 +160,7 @@ async fn answer(
 ) -> HttpResponse {
     let mut plan = StreamPlan::default();
     let reply = match fault {
+        None if accepted.forced_tool.is_some() => forced_tool_reply(provider, accepted),
         None => Reply::text(provider.name(), accepted),
         Some(FaultKind::Status {
             status,
@@ -221,6 +222,20 @@ fn tool_reply(provider: SimProvider, accepted: &Accepted, name: String, argument
         arguments,
     };
     Reply::tool_call(accepted, tool, preface)
+}
+
+/// The call a forced tool gets: its input fits the tool's schema, no text before it.
+fn forced_tool_reply(provider: SimProvider, accepted: &Accepted) -> Reply {
+    let Some((name, schema)) = &accepted.forced_tool else {
+        return Reply::text(provider.name(), accepted);
+    };
+    let text = Reply::text(provider.name(), accepted).joined();
+    let tool = reply::ToolCallReply {
+        id: anthropic::tool_use_id(),
+        name: name.clone(),
+        arguments: super::schema_sample::sample(schema, &text),
+    };
+    Reply::tool_call(accepted, tool, None)
 }
 
 fn rendered(provider: SimProvider, accepted: &Accepted, reply: &Reply) -> Value {

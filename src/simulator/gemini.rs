@@ -68,6 +68,8 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
         max_tokens: checked.max_output_tokens,
         prompt_tokens: tokens::prompt_tokens(texts.iter().map(String::as_str)),
         user_text: last_user_text(checked.contents),
+        logprobs: checked.logprobs,
+        forced_tool: None,
     })
 }
 
@@ -173,14 +175,24 @@ pub fn body(accepted: &Accepted, reply: &Reply) -> Value {
         parts.push(json!({"text": reply.joined()}));
     }
     parts.extend(function_call_part(reply));
-    response(
+    let mut body = response(
         accepted,
         &response_id,
         parts,
         Some(reply.finish),
         reply.completion_tokens,
         reply.prompt_tokens,
-    )
+    );
+    with_logprobs(&mut body, accepted, &reply.pieces);
+    body
+}
+
+/// The candidate's `logprobsResult` for `pieces`, when the request asked for them.
+fn with_logprobs(response: &mut Value, accepted: &Accepted, pieces: &[String]) {
+    if let (Some(top), Some(candidate)) = (accepted.logprobs, response.pointer_mut("/candidates/0"))
+    {
+        candidate["logprobsResult"] = super::logprobs::gemini(pieces, top);
+    }
 }
 
 /// The streamed responses: a few words per chunk, running usage on each, `finishReason` last.
@@ -197,14 +209,16 @@ pub fn framed(accepted: &Accepted, reply: &Reply) -> Framed {
             let last = i + 1 == groups.len() && reply.tool.is_none();
             let finish = last.then_some(reply.finish);
             let used_now = if last { reply.completion_tokens } else { used };
-            chunks.push(response(
+            let mut chunk = response(
                 accepted,
                 &response_id,
                 vec![json!({"text": group.concat()})],
                 finish,
                 used_now,
                 reply.prompt_tokens,
-            ));
+            );
+            with_logprobs(&mut chunk, accepted, group);
+            chunks.push(chunk);
         }
         if let Some(part) = function_call_part(reply) {
             chunks.push(response(

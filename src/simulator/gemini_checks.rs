@@ -68,6 +68,8 @@ pub struct Checked<'a> {
     pub tools: Option<&'a Value>,
     /// `generationConfig.maxOutputTokens`.
     pub max_output_tokens: Option<u32>,
+    /// `generationConfig.responseLogprobs` with its `logprobs` count (default 0).
+    pub logprobs: Option<u32>,
 }
 
 /// Checks a whole `GenerateContentRequest` body against the model's output cap.
@@ -78,6 +80,7 @@ pub fn check_body(body: &Map<String, Value>, cap: u64) -> Result<Checked<'_>, Re
         check_names_of(config, GENERATION, "generation_config")?;
     }
     let max_output_tokens = check_generation(generation, cap)?;
+    let logprobs = check_logprobs(generation)?;
     let system = field(body, "systemInstruction");
     if let Some(system) = system {
         check_names_of(system, CONTENT, "system_instruction")?;
@@ -95,7 +98,29 @@ pub fn check_body(body: &Map<String, Value>, cap: u64) -> Result<Checked<'_>, Re
         system,
         tools,
         max_output_tokens,
+        logprobs,
     })
+}
+
+/// `responseLogprobs` (a boolean) and `logprobs` (0..=20, only beside it).
+fn check_logprobs(config: Option<&Value>) -> Result<Option<u32>, Rejection> {
+    let Some(Value::Object(config)) = config else {
+        return Ok(None);
+    };
+    let wanted = field(config, "responseLogprobs") == Some(&Value::Bool(true));
+    match field(config, "logprobs") {
+        None if wanted => Ok(Some(0)),
+        None => Ok(None),
+        Some(_) if !wanted => Err(Rejection::gemini_invalid(
+            "logprobs is only valid if responseLogprobs is true",
+        )),
+        Some(n) => match n.as_u64().filter(|n| *n <= 20) {
+            Some(n) => Ok(Some(u32::try_from(n).unwrap_or(20))),
+            None => Err(Rejection::gemini_invalid(
+                "* GenerateContentRequest.generation_config.logprobs: must be in the range [0, 20]\n",
+            )),
+        },
+    }
 }
 
 /// `fooBar` or `foo_bar` from a map.

@@ -88,6 +88,8 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         prompt_tokens: tokens::prompt_tokens(texts.iter().map(String::as_str)),
         user_text: tokens::last_user_text(messages),
+        logprobs: None,
+        forced_tool: None,
     })
 }
 

@@ -22,6 +22,7 @@ mod fault;
 mod gemini;
 mod gemini_checks;
 mod gemini_tools;
+mod logprobs;
 mod mistral;
 mod model_list;
 mod openai;
@@ -29,6 +30,7 @@ mod openai_messages;
 mod reply;
 mod rerank;
 mod responses;
+mod schema_sample;
 mod stream;
 mod tokens;
 

@@ -2,7 +2,7 @@
 //!
 //! Checks Bearer auth, the request allowlist, roles, tool-call pairing, model and ranges, and
 //! answers in OpenAI's own shapes (PROVIDERS.md §1, §2, §4, §6, §7). It does not implement
-//! `n > 1`, audio, logprobs or the Responses API.
+//! `n > 1` or audio (the Responses API is `responses.rs`); `logprobs` are answered per token.
 
 use serde_json::{json, Map, Value};
 
@@ -11,7 +11,7 @@ use super::errors::Rejection;
 use super::openai_messages::{check_messages, check_tools};
 use super::reply::{self, Accepted, Finish, Reply};
 use super::stream::{self, Framed};
-use super::tokens;
+use super::{logprobs, tokens};
 
 /// Top-level fields Chat Completions knows.
 const FIELDS: &[&str] = &[
@@ -108,6 +108,8 @@ pub fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
         max_tokens: max_tokens(body),
         prompt_tokens: tokens::prompt_tokens(texts.iter().map(String::as_str)),
         user_text: tokens::last_user_text(messages),
+        logprobs: logprobs(body),
+        forced_tool: None,
     })
 }
 
@@ -179,6 +181,15 @@ fn check_ranges(body: &Map<String, Value>, cap: u64) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// `logprobs: true`, with `top_logprobs` alternatives (default 0).
+fn logprobs(body: &Map<String, Value>) -> Option<u32> {
+    (body.get("logprobs") == Some(&Value::Bool(true))).then(|| {
+        body.get("top_logprobs")
+            .and_then(Value::as_u64)
+            .map_or(0, |n| u32::try_from(n.min(20)).unwrap_or(20))
+    })
+}
+
 fn max_tokens(body: &Map<String, Value>) -> Option<u32> {
     let n = body
         .get("max_completion_tokens")
@@ -225,7 +236,9 @@ pub fn body(accepted: &Accepted, reply: &Reply) -> Value {
         "object": "chat.completion",
         "created": reply::now_unix(),
         "model": accepted.response_model,
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason(reply.finish)}],
+        "choices": [{"index": 0, "message": message,
+            "logprobs": accepted.logprobs.map(|top| logprobs::openai(&reply.pieces, top)),
+            "finish_reason": finish_reason(reply.finish)}],
         "usage": usage(reply),
         "service_tier": "default",
         "system_fingerprint": "fp_simulated"
@@ -254,7 +267,12 @@ pub fn framed(accepted: &Accepted, reply: &Reply) -> Framed {
     let mut events = vec![delta(
         json!({"role": "assistant", "content": opening, "refusal": null}),
     )];
-    events.extend(reply.pieces.iter().map(|p| delta(json!({"content": p}))));
+    events.extend(reply.pieces.iter().map(|p| {
+        let logprobs = accepted
+            .logprobs
+            .map(|top| logprobs::openai(std::slice::from_ref(p), top));
+        chunk(json!([{"index": 0, "delta": {"content": p}, "logprobs": logprobs, "finish_reason": null}]))
+    }));
     if let Some(tool) = &reply.tool {
         let header = json!({"index": 0, "id": tool.id, "type": "function", "function": {"name": tool.name, "arguments": ""}});
         events.push(delta(json!({"tool_calls": [header]})));

@@ -30,6 +30,11 @@ pub struct Accepted {
     pub prompt_tokens: u32,
     /// Text of the last user turn, quoted in the reply.
     pub user_text: String,
+    /// Log probabilities asked for, with this many alternatives per token.
+    pub logprobs: Option<u32>,
+    /// A tool the request forces (Anthropic `tool_choice: {type: tool}`): its name and
+    /// input schema. The reply is then that call and nothing else.
+    pub forced_tool: Option<(String, Value)>,
 }
 
 /// Why the reply ended, in neutral terms; each provider names it its own way.
@@ -171,6 +176,8 @@ mod tests {
             max_tokens,
             prompt_tokens: 10,
             user_text: "hello there".into(),
+            logprobs: None,
+            forced_tool: None,
         }
     }
 

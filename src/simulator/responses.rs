@@ -84,6 +84,8 @@ fn accept(inc: &Incoming) -> Result<Accepted, Rejection> {
             .and_then(|n| u32::try_from(n).ok()),
         prompt_tokens: tokens::prompt_tokens(all.iter().map(String::as_str)),
         user_text,
+        logprobs: None,
+        forced_tool: None,
     })
 }
 

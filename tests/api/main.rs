@@ -5,6 +5,7 @@ mod helpers;
 mod seed;
 
 mod browser;
+mod chat_fidelity;
 mod claude_code;
 mod codex;
 mod cors;

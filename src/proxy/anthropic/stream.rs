@@ -18,6 +18,10 @@ pub(crate) struct StreamState {
     done: bool,
     /// id, created and model for the text fast path; rebuilt after `message_start`.
     head: Option<Rc<StreamHead>>,
+    /// A JSON `response_format`: the forced tool's input is streamed as the text.
+    json_answer: bool,
+    /// The block index of that tool's call, once it started.
+    json_block: Option<u64>,
 }
 
 impl StreamState {
@@ -31,7 +35,16 @@ impl StreamState {
             usage: Usage::default(),
             done: false,
             head: None,
+            json_answer: false,
+            json_block: None,
         }
+    }
+
+    /// For a JSON `response_format`: the forced tool's input becomes the text deltas,
+    /// its `tool_use` stop a plain stop, and any other block is left out.
+    pub(crate) fn answering_in_json(mut self) -> StreamState {
+        self.json_answer = true;
+        self
     }
 
     /// The stream's id: the one `message_start` gave, else a minted one.
@@ -50,6 +63,7 @@ impl StreamState {
                 index: 0,
                 delta,
                 finish_reason,
+                logprobs: None,
             },
         )]
     }
@@ -72,6 +86,11 @@ impl StreamState {
 
     fn block_start(&mut self, index: u64, block: Block) -> Vec<ChatChunk> {
         match block {
+            Block::ToolUse { name, .. } if self.json_answer && name == JSON_TOOL => {
+                self.json_block = Some(index);
+                Vec::new()
+            }
+            _ if self.json_answer => Vec::new(),
             Block::Text { text } if !text.is_empty() => self.chunk(Delta::text(text), None),
             Block::ToolUse { id, name, .. } => {
                 self.tools.push((index, self.tools.len() as u32));
@@ -93,15 +112,21 @@ impl StreamState {
             self.usage = usage.canonical();
         }
         self.usage.completion_tokens = usage.output_tokens;
-        let finish = delta
-            .stop_reason
-            .as_deref()
-            .map_or(FinishReason::Stop, finish_reason);
+        let finish = match delta.stop_reason.as_deref() {
+            Some("tool_use") if self.json_answer => FinishReason::Stop,
+            reason => reason.map_or(FinishReason::Stop, finish_reason),
+        };
         self.chunk(Delta::default(), Some(finish))
     }
 
     fn block_delta(&self, index: u64, delta: BlockDelta) -> Vec<ChatChunk> {
         match delta {
+            BlockDelta::InputJsonDelta { partial_json }
+                if self.json_block == Some(index) && !partial_json.is_empty() =>
+            {
+                self.chunk(Delta::text(partial_json), None)
+            }
+            _ if self.json_answer => Vec::new(),
             BlockDelta::TextDelta { text } => self.chunk(Delta::text(text), None),
             BlockDelta::InputJsonDelta { partial_json } if !partial_json.is_empty() => self
                 .tool_delta(
@@ -143,7 +168,7 @@ fn after_block_index<'a>(data: &'a str, kind: &str) -> Option<&'a str> {
 
 impl EventTranslator for StreamState {
     fn quick(&mut self, ev: &SseEvent<'_>) -> Option<Piece> {
-        if ev.event != Some("content_block_delta") {
+        if ev.event != Some("content_block_delta") || self.json_answer {
             return None;
         }
         let literal = text_delta_literal(ev.data)?;

@@ -35,7 +35,10 @@ fn the_messages_body_moves_system_merges_turns_and_maps_tools() {
     assert_eq!(body["temperature"], 0.5);
     assert_eq!(body["stop_sequences"], json!(["END"]));
     assert_eq!(body["metadata"], json!({"user_id": "u-1"}));
-    assert_eq!(body["tool_choice"], json!({"type": "auto"}));
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "auto", "disable_parallel_tool_use": true})
+    );
     assert_eq!(
         body["tools"][0]["input_schema"]["required"],
         json!(["city"])
@@ -138,7 +141,7 @@ fn a_tool_use_response_with_cache_usage_is_read() {
         "stop_reason":"tool_use","stop_sequence":null,
         "usage":{"input_tokens":12,"output_tokens":3,"cache_creation_input_tokens":5,"cache_read_input_tokens":7}}))
     .expect("shape");
-    let out = from_wire(msg);
+    let out = from_wire(msg, false);
     assert_eq!(out.id, "msg_01");
     let choice = &out.choices[0];
     assert_eq!(choice.finish_reason, FinishReason::ToolCalls);
@@ -349,4 +352,85 @@ fn a_stream_without_message_start_gets_one_minted_id() {
     let id = &chunks[0].id;
     assert!(id.starts_with("msg_") && id.len() > 10, "{id}");
     assert!(chunks.iter().all(|c| &c.id == id));
+}
+
+fn json_request(format: Value) -> ChatRequest {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "Give me a city."}],
+        "response_format": format});
+    ChatRequest::parse(body.to_string().as_bytes()).expect("valid")
+}
+
+#[test]
+fn a_json_response_format_becomes_a_forced_tool() {
+    let up = upstream("claude-sonnet-4-5");
+    let body = wire_json(&up, &json_request(json!({"type": "json_object"})), false);
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": "json_response"})
+    );
+    assert_eq!(body["tools"][0]["name"], "json_response");
+    assert_eq!(body["tools"][0]["input_schema"], json!({"type": "object"}));
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}},
+        "required": ["city"], "additionalProperties": false});
+    let format = json!({"type": "json_schema", "json_schema": {"name": "city", "schema": schema}});
+    let body = wire_json(&up, &json_request(format), true);
+    assert_eq!(body["tools"][0]["input_schema"], schema);
+    let text = wire_json(&up, &json_request(json!({"type": "text"})), false);
+    assert!(text.get("tools").is_none() && text.get("tool_choice").is_none());
+}
+
+#[test]
+fn what_anthropic_cannot_honour_is_refused_not_dropped() {
+    let up = upstream("claude-sonnet-4-5");
+    let mut with_tools = rich_request();
+    with_tools.response_format = Some(json!({"type": "json_object"}));
+    let mut logprobs = json_request(json!({"type": "text"}));
+    logprobs.logprobs = true;
+    for req in [with_tools, logprobs] {
+        assert!(matches!(
+            to_wire(&up, &req, false),
+            Err(UpstreamError::InvalidRequest(_))
+        ));
+    }
+}
+
+#[test]
+fn the_forced_tool_input_is_the_answer_text() {
+    let msg: MessageResponse = serde_json::from_value(json!({"id":"msg_01","type":"message","role":"assistant",
+        "model":"claude-sonnet-4-5","content":[{"type":"tool_use","id":"toolu_1","name":"json_response","input":{"city":"Paris"}}],
+        "stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":3}}))
+    .expect("shape");
+    let out = from_wire(msg, true);
+    let choice = &out.choices[0];
+    assert_eq!(choice.finish_reason, FinishReason::Stop);
+    assert_eq!(
+        choice.message.content.as_deref(),
+        Some("{\"city\":\"Paris\"}")
+    );
+    assert!(choice.message.tool_calls.is_empty());
+}
+
+#[test]
+fn a_json_answer_streams_the_forced_tool_input_as_text() {
+    let stream = STREAM.replace("get_weather", "json_response");
+    let chunks: Vec<ChatChunk> = translate(StreamState::new("m").answering_in_json(), &stream)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("no errors");
+    let text: String = chunks
+        .iter()
+        .flat_map(|c| &c.choices)
+        .filter_map(|c| c.delta.content.as_deref())
+        .collect();
+    assert_eq!(text, "{\"city\": \"Paris\"}");
+    assert!(chunks
+        .iter()
+        .flat_map(|c| &c.choices)
+        .all(|c| c.delta.tool_calls.is_empty()));
+    let finish: Vec<FinishReason> = chunks
+        .iter()
+        .flat_map(|c| &c.choices)
+        .filter_map(|c| c.finish_reason)
+        .collect();
+    assert_eq!(finish, [FinishReason::Stop]);
 }

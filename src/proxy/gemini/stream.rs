@@ -37,6 +37,7 @@ impl StreamState {
                 index,
                 delta,
                 finish_reason,
+                logprobs: None,
             },
         )
     }
@@ -75,7 +76,7 @@ impl StreamState {
             .collect();
         if !text.is_empty() || !tool_calls.is_empty() {
             let content = (!text.is_empty()).then_some(text);
-            out.push(self.chunk(
+            let mut chunk = self.chunk(
                 index,
                 Delta {
                     content,
@@ -83,7 +84,11 @@ impl StreamState {
                     ..Delta::default()
                 },
                 None,
-            ));
+            );
+            if let Some(choice) = chunk.choices.first_mut() {
+                choice.logprobs = c.logprobs_result.as_ref().map(|l| l.openai());
+            }
+            out.push(chunk);
         }
         if let Some(reason) = c.finish_reason {
             self.finished = true;

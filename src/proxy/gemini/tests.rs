@@ -234,3 +234,28 @@ fn error_bodies_give_retry_delay_and_spot_bad_keys() {
         }
     ));
 }
+
+#[test]
+fn log_probabilities_are_asked_for_and_come_back_in_openai_shape() {
+    let mut req = rich_request();
+    (req.logprobs, req.top_logprobs) = (true, Some(2));
+    let config = &to_wire(&req).expect("body")["generationConfig"];
+    assert_eq!(config["responseLogprobs"], true);
+    assert_eq!(config["logprobs"], 2);
+    assert!(to_wire(&rich_request()).expect("body")["generationConfig"]
+        .get("responseLogprobs")
+        .is_none());
+    let resp = parse(
+        json!({"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]},
+        "finishReason":"STOP","index":0,"logprobsResult":{
+            "topCandidates":[{"candidates":[{"token":"Hi","logProbability":-0.5}]}],
+            "chosenCandidates":[{"token":"Hi","logProbability":-0.5}]}}],
+        "usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4}}),
+    );
+    let out = from_wire(resp, "gemini-2.0-flash").expect("ok");
+    assert_eq!(
+        out.choices[0].logprobs.as_ref().expect("logprobs")["content"][0],
+        json!({"token": "Hi", "logprob": -0.5, "bytes": [72, 105],
+               "top_logprobs": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105]}]})
+    );
+}

@@ -23,7 +23,7 @@ fn upstream() -> Upstream {
 
 #[test]
 fn the_body_drops_what_mistral_rejects() {
-    let body = to_wire(&upstream(), &rich_request(), true);
+    let body = to_wire(&upstream(), &rich_request(), true).expect("body");
     for absent in [
         "stream_options",
         "seed",
@@ -37,6 +37,7 @@ fn the_body_drops_what_mistral_rejects() {
     assert_eq!(body["max_tokens"], 100);
     assert_eq!(body["stream"], true);
     assert_eq!(body["tool_choice"], "auto");
+    assert_eq!(body["parallel_tool_calls"], false);
     let msgs = body["messages"].as_array().expect("messages");
     assert_eq!(
         msgs[0],
@@ -51,7 +52,7 @@ fn the_body_drops_what_mistral_rejects() {
 
 #[test]
 fn tool_call_ids_are_rewritten_consistently_to_nine_alphanumerics() {
-    let body = to_wire(&upstream(), &rich_request(), false);
+    let body = to_wire(&upstream(), &rich_request(), false).expect("body");
     let call_id = body["messages"][2]["tool_calls"][0]["id"]
         .as_str()
         .expect("id")
@@ -69,7 +70,7 @@ fn required_tool_choice_is_any_and_a_final_assistant_turn_is_a_prefix() {
     let mut req = rich_request();
     req.tool_choice = Some(crate::proxy::types::ToolChoice::Required);
     req.messages.truncate(6);
-    let body = to_wire(&upstream(), &req, false);
+    let body = to_wire(&upstream(), &req, false).expect("body");
     assert_eq!(body["tool_choice"], "any");
     assert_eq!(
         body["messages"][4],

@@ -93,6 +93,8 @@ impl<'a> Reader<'a> {
                 "index" => once(&mut index, r.unsigned()?)?,
                 "delta" => once(&mut delta, r.plain_delta(chunk)?)?,
                 "finish_reason" => once(&mut finish, r.or_null(Reader::plain_string)?)?,
+                // Log probabilities are carried by the typed path only.
+                "logprobs" => r.null()?,
                 _ => r.skip_value(0)?,
             }
             Some(())
@@ -175,7 +177,7 @@ mod tests {
             }
         );
         assert!(chunk.is_text());
-        let spaced = r#" { "choices" : [ { "delta" : { "refusal" : null , "content" : "" } , "index" : 0 , "logprobs" : {"content":[{"token":"x","logprob":-0.5,"bytes":[1,2]}]} } ] , "id" : "c" } "#;
+        let spaced = r#" { "choices" : [ { "delta" : { "refusal" : null , "content" : "" } , "index" : 0 , "logprobs" : null } ] , "id" : "c" } "#;
         assert_eq!(
             plain_chunk(spaced),
             Some(PlainChunk {
@@ -184,6 +186,12 @@ mod tests {
                 ..PlainChunk::default()
             })
         );
+    }
+
+    #[test]
+    fn a_chunk_with_log_probabilities_takes_the_typed_path() {
+        let with_logprobs = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"x"},"logprobs":{"content":[{"token":"x","logprob":-0.5,"bytes":[120],"top_logprobs":[]}]},"finish_reason":null}]}"#;
+        assert_eq!(plain_chunk(with_logprobs), None);
     }
 
     /// The role chunk and the finishing chunk are plain too, but not text.

@@ -146,6 +146,7 @@ impl EventTranslator for StreamState {
                 tool_calls: None,
             },
             finish_reason: chunk.finish_reason.map(str::to_string),
+            logprobs: None,
         };
         Some(Piece::Chunk(ChatChunk::single(
             &head.id,
@@ -219,6 +220,7 @@ fn chunk_choice(c: WireChunkChoice) -> Result<ChunkChoice, UpstreamError> {
         index: c.index,
         delta,
         finish_reason,
+        logprobs: c.logprobs,
     })
 }
 
@@ -261,6 +263,9 @@ struct WireChunkChoice {
     #[serde(default)]
     delta: WireDelta,
     finish_reason: Option<String>,
+    /// Kept as given (`{"content": [...], "refusal": ...}`); null and absent are `None`.
+    #[serde(default)]
+    logprobs: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]

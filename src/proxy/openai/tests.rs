@@ -344,3 +344,44 @@ fn plain_chunks_take_the_fast_path_and_agree_with_the_typed_parse() {
         "before any roleHel\"lo\"\n你好 😀 \\ \tcafé switched flip again back and on tail"
     );
 }
+
+#[test]
+fn log_probabilities_and_one_call_at_a_time_are_asked_for() {
+    let mut req = rich_request();
+    (req.logprobs, req.top_logprobs) = (true, Some(3));
+    let body = wire_json(&upstream(ProviderKind::OpenAi), &req, false);
+    assert_eq!(body["logprobs"], true);
+    assert_eq!(body["top_logprobs"], 3);
+    assert_eq!(body["parallel_tool_calls"], false);
+    req.tools.clear();
+    let body = wire_json(&upstream(ProviderKind::OpenAiCompatible), &req, false);
+    assert!(
+        body.get("parallel_tool_calls").is_none(),
+        "OpenAI refuses it without tools"
+    );
+}
+
+const LOGPROBS: &str = r#"{"content":[{"token":"Hi","logprob":-0.25,"bytes":[72,105],"top_logprobs":[{"token":"Hi","logprob":-0.25,"bytes":[72,105]}]}],"refusal":null}"#;
+
+#[test]
+fn log_probabilities_come_back_answered_and_streamed() {
+    let logprobs: Value = serde_json::from_str(LOGPROBS).expect("json");
+    let resp = parse(
+        json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+        "model": "gpt-4o", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
+        "logprobs": logprobs, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}),
+    );
+    let out = from_wire(resp, &rich_request(), "gpt-4o", false).expect("read");
+    assert_eq!(out.choices[0].logprobs.as_ref(), Some(&logprobs));
+    assert_eq!(out.to_openai_json()["choices"][0]["logprobs"], logprobs);
+    let stream = format!(
+        "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"Hi\"}},\"logprobs\":{LOGPROBS},\"finish_reason\":null}}]}}\n\n\
+         data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}]}}\n\n\
+         data: [DONE]\n\n"
+    );
+    let chunks = translate(StreamState::new("gpt-4o"), &stream);
+    assert_eq!(streamed_text(&chunks), "Hi");
+    let first = chunks[0].as_ref().expect("chunk");
+    assert_eq!(first.choices[0].logprobs.as_ref(), Some(&logprobs));
+}

@@ -93,7 +93,13 @@ fn write_chunk_choice(c: &ChunkChoice, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b",\"index\":");
     write_u64(u64::from(c.index), out);
-    out.extend_from_slice(b",\"logprobs\":null}");
+    out.extend_from_slice(b",\"logprobs\":");
+    match &c.logprobs {
+        // A Value always serialises; its map keys are sorted like every other object here.
+        Some(logprobs) => out.extend_from_slice(logprobs.to_string().as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
 }
 
 fn write_tool_delta(d: &ToolCallDelta, out: &mut Vec<u8>) {
@@ -142,6 +148,7 @@ mod tests {
             index: 0,
             delta,
             finish_reason,
+            logprobs: None,
         };
         let chunks = vec![
             ChatChunk::single(
@@ -202,6 +209,15 @@ mod tests {
                         index: 7,
                         delta: Delta::default(),
                         finish_reason: Some(FinishReason::ContentFilter),
+                        logprobs: None,
+                    },
+                    ChunkChoice {
+                        index: 8,
+                        delta: Delta::text("Hi".into()),
+                        finish_reason: None,
+                        logprobs: Some(serde_json::json!({"content": [{"token": "Hi",
+                            "logprob": -0.25, "bytes": [72, 105], "top_logprobs": []}],
+                            "refusal": null})),
                     },
                 ],
                 usage: None,

@@ -35,7 +35,7 @@ struct CompletionOut<'a> {
 struct ChoiceOut<'a> {
     finish_reason: &'static str,
     index: u32,
-    logprobs: Option<()>,
+    logprobs: Option<&'a Value>,
     message: MessageOut<'a>,
 }
 
@@ -81,7 +81,7 @@ struct ChunkChoiceOut<'a> {
     delta: DeltaOut<'a>,
     finish_reason: Option<&'static str>,
     index: u32,
-    logprobs: Option<()>,
+    logprobs: Option<&'a Value>,
 }
 
 #[derive(Serialize)]
@@ -148,7 +148,7 @@ fn chunk_choice_out(c: &ChunkChoice) -> ChunkChoiceOut<'_> {
         },
         finish_reason: c.finish_reason.map(|f| f.as_str()),
         index: c.index,
-        logprobs: None,
+        logprobs: c.logprobs.as_ref(),
     }
 }
 
@@ -167,7 +167,7 @@ impl ChatResponse {
             .map(|c| ChoiceOut {
                 finish_reason: c.finish_reason.as_str(),
                 index: c.index,
-                logprobs: None,
+                logprobs: c.logprobs.as_ref(),
                 message: MessageOut {
                     content: c.message.content.as_deref(),
                     refusal: None,
@@ -251,6 +251,7 @@ mod tests {
                     }],
                 },
                 finish_reason: FinishReason::ToolCalls,
+                logprobs: None,
             }],
             usage,
         };
@@ -272,6 +273,7 @@ mod tests {
                     }],
                 },
                 finish_reason: Some(FinishReason::Stop),
+                logprobs: None,
             },
         );
         for include in [true, false] {

@@ -20,6 +20,7 @@ fn response_renders_openai_shape_with_cached_tokens() {
                 }],
             },
             finish_reason: FinishReason::ToolCalls,
+            logprobs: None,
         }],
         usage: Usage {
             prompt_tokens: 10,
