@@ -256,6 +256,14 @@ start_tollgate() {
         "$BIN" serve --config "$dir/config.toml" >>"$dir/tollgate.log" 2>&1 &
     TOLLGATE_PID=$!
     wait_port "$port"
+    # The port opens before the server runs (and handles SIGTERM): wait for an answer.
+    local i
+    for i in $(seq 1 200); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$port/health/liveliness" && return 0
+        sleep 0.05
+    done
+    log "tollgate on :$port never answered"
+    return 1
 }
 
 # stop_tollgate: SIGTERM, wait for the drain; fails unless it exits 0.

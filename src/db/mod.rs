@@ -3,6 +3,7 @@
 //! [`Db::run`], which moves the work onto actix's blocking thread pool.
 
 pub mod audit;
+pub mod checkpoint;
 pub mod keys;
 pub mod limits;
 pub mod logs;
@@ -71,11 +72,13 @@ pub struct Db {
     pool: Pool,
 }
 
-/// Applies the pragmas every connection needs.
+/// Applies the pragmas every connection needs. No connection checkpoints on commit:
+/// [`checkpoint::Checkpointer`] does it off the commit path.
 fn init_connection(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
+         PRAGMA wal_autocheckpoint = 0;",
     )
 }
 

@@ -65,6 +65,8 @@ pub struct Ticket {
     pub requested_model: Option<String>,
     started: std::time::Instant,
     finished: bool,
+    /// Tells the ledger a record is coming; travels with the record (group commit).
+    expected: Option<crate::ledger::Expected>,
 }
 
 /// Truncates text for storage on a char boundary.
@@ -100,6 +102,7 @@ impl Ticket {
 
     /// Opens a ticket for a request that just arrived.
     pub fn open(state: web::Data<AppState>, request_id: String) -> Ticket {
+        let state_expect = state.ledger.expect();
         Ticket {
             state,
             request_id,
@@ -118,6 +121,7 @@ impl Ticket {
             requested_model: None,
             started: std::time::Instant::now(),
             finished: false,
+            expected: Some(state_expect),
         }
     }
 
@@ -126,6 +130,7 @@ impl Ticket {
     pub fn take(&mut self) -> Ticket {
         let mut spent = Ticket::open(self.state.clone(), String::new());
         spent.finished = true;
+        spent.expected = None;
         std::mem::replace(self, spent)
     }
 
@@ -240,7 +245,8 @@ impl Ticket {
     pub async fn finish(mut self, outcome: Outcome) -> Result<(Nanos, Option<Nanos>), LedgerError> {
         let (record, cost) = self.settle(outcome);
         let remaining = self.key_remaining();
-        self.state.ledger.commit(record).await?;
+        let expected = self.expected.take();
+        self.state.ledger.commit(record, expected).await?;
         Ok((cost, remaining))
     }
 
@@ -248,7 +254,8 @@ impl Ticket {
     /// recorded without waiting. Returns what the key has left.
     pub fn refuse(mut self, outcome: Outcome) -> Option<Nanos> {
         let (record, _) = self.settle(outcome);
-        self.state.ledger.record_refusal(record);
+        let expected = self.expected.take();
+        self.state.ledger.record_refusal(record, expected);
         self.key_remaining()
     }
 
@@ -262,7 +269,8 @@ impl Ticket {
             return None;
         }
         let (record, _) = self.settle(outcome);
-        Some(self.state.ledger.commit(record))
+        let expected = self.expected.take();
+        Some(self.state.ledger.commit(record, expected))
     }
 
     /// Finishes from synchronous code (end of a stream).
@@ -271,7 +279,8 @@ impl Ticket {
             return;
         }
         let (record, _) = self.settle(outcome);
-        self.state.ledger.record_detached(record);
+        let expected = self.expected.take();
+        self.state.ledger.record_detached(record, expected);
     }
 }
 
