@@ -351,6 +351,18 @@ async fn app_js() -> HttpResponse {
 /// Any path no route serves: 404 naming the method and path — in Anthropic's error
 /// format under the Messages paths, as an HTML page for a browser on an admin path,
 /// and in OpenAI's format everywhere else — never an empty body.
+/// The doors' paths that only take POST: another method on them answers 405.
+const POST_ONLY_PATHS: &[&str] = &[
+    "/v1/chat/completions",
+    "/chat/completions",
+    "/v1/embeddings",
+    "/embeddings",
+    "/v1/rerank",
+    "/rerank",
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+];
+
 async fn unknown_path(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     let what = format!(
         "{} {}",
@@ -358,7 +370,23 @@ async fn unknown_path(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
         crate::proxy::admission::printable(req.path())
     );
     let path = req.path();
-    if path.starts_with("/v1/messages") || path.starts_with("/messages") {
+    let messages_door = path.starts_with("/v1/messages") || path.starts_with("/messages");
+    if POST_ONLY_PATHS.contains(&path) {
+        let e = AppError::MethodNotAllowed(format!(
+            "Method not allowed ({what}): this path takes POST"
+        ));
+        let mut resp = if messages_door {
+            crate::proxy::doors::messages::error_response(&e)
+        } else {
+            actix_web::ResponseError::error_response(&e)
+        };
+        resp.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static("POST"),
+        );
+        return resp;
+    }
+    if messages_door {
         let e = AppError::NotFound(format!("Not found: {what}"));
         return crate::proxy::doors::messages::error_response(&e);
     }

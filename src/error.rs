@@ -31,6 +31,9 @@ pub enum AppError {
     /// No route serves the method and path.
     #[error("{0}")]
     UnknownUrl(String),
+    /// The path exists, the method does not (the answer names `Allow: POST`).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// Malformed JSON or a missing/invalid field.
     #[error("{message}")]
     InvalidRequest {
@@ -105,6 +108,9 @@ impl AppError {
             AppError::ModelNotFound(_) => (404, "invalid_request_error", Some("model_not_found")),
             AppError::NotFound(_) => (404, "invalid_request_error", Some("not_found")),
             AppError::UnknownUrl(_) => (404, "invalid_request_error", Some("unknown_url")),
+            AppError::MethodNotAllowed(_) => {
+                (405, "invalid_request_error", Some("method_not_allowed"))
+            }
             AppError::RequestTimeout(_) => (408, "invalid_request_error", Some("request_timeout")),
             AppError::InvalidRequest { .. } => (400, "invalid_request_error", None),
             AppError::PayloadTooLarge(_) => {

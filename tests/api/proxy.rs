@@ -178,6 +178,31 @@ async fn unknown_paths_are_named_in_the_doors_error_format() {
     assert!(!page.body.is_empty());
 }
 
+/// A door's path with the wrong method is a 405 naming the method, not a 404.
+#[actix_web::test]
+async fn a_wrong_method_on_a_door_is_405_in_its_format() {
+    let app = spawn_app().await;
+    let key = app.key("k").await;
+    for path in ["/v1/chat/completions", "/v1/embeddings", "/v1/rerank"] {
+        let resp = app.get_bearer(path, &key).await;
+        assert_eq!(resp.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(resp.header("allow").as_deref(), Some("POST"), "{path}");
+        let error = &resp.json()["error"];
+        assert_eq!(error["code"], "method_not_allowed", "{path}: {}", resp.body);
+        assert!(error["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("GET {path}")));
+    }
+    let anthropic = app.get_bearer("/v1/messages", &key).await;
+    assert_eq!(anthropic.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(anthropic.json()["type"], "error", "{}", anthropic.body);
+    assert_eq!(anthropic.json()["error"]["type"], "invalid_request_error");
+    // The POST itself still works.
+    let ok = app.chat(&key, &chat_body("gpt-4o", "hi")).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+}
+
 #[actix_web::test]
 async fn every_provider_streams_the_same_text_and_tokens_as_without_streaming() {
     let app = spawn_app().await;

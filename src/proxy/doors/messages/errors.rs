@@ -16,6 +16,7 @@ pub fn parts(e: &AppError) -> (u16, &'static str) {
             (404, "not_found_error")
         }
         AppError::InvalidRequest { .. } => (400, "invalid_request_error"),
+        AppError::MethodNotAllowed(_) => (405, "invalid_request_error"),
         AppError::PayloadTooLarge(_) => (413, "request_too_large"),
         AppError::RequestTimeout(_) => (408, "timeout_error"),
         AppError::BudgetExceeded { status, .. } => (*status, "budget_exceeded"),
