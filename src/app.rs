@@ -348,9 +348,6 @@ async fn app_js() -> HttpResponse {
         .body(include_str!("../static/app.js"))
 }
 
-/// Any path no route serves: 404 naming the method and path — in Anthropic's error
-/// format under the Messages paths, as an HTML page for a browser on an admin path,
-/// and in OpenAI's format everywhere else — never an empty body.
 /// The doors' paths that only take POST: another method on them answers 405.
 const POST_ONLY_PATHS: &[&str] = &[
     "/v1/chat/completions",
@@ -363,6 +360,10 @@ const POST_ONLY_PATHS: &[&str] = &[
     "/v1/messages/count_tokens",
 ];
 
+/// Any path no route serves: 404 naming the method and path — in Anthropic's error
+/// format under the Messages paths, as an HTML page for a browser on an admin path,
+/// and in OpenAI's format everywhere else — never an empty body. A
+/// door's path with another method than POST answers 405.
 async fn unknown_path(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     let what = format!(
         "{} {}",

@@ -112,7 +112,7 @@ pub struct LedgerStats {
     pub commit_started_ms: AtomicI64,
     /// Refusals not recorded because the queue was full (they cost nothing).
     pub refusals_dropped: AtomicU64,
-    /// Requests under way whose record is not queued yet ([`Expected`]).
+    /// Requests under way whose record the writer does not hold yet ([`Expected`]).
     pub expected: AtomicI64,
 }
 
